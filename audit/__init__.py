@@ -1,0 +1,1 @@
+"""The audit log: who did what, through which surface, with which outcome."""

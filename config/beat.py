@@ -1,0 +1,12 @@
+"""Periodic jobs run by Celery beat.
+
+Each issue that implements a job adds its entry here (approval expiry, retention purge, device
+health sweep, outbox re-dispatch). ``gateway-heartbeat`` keeps beat's liveness visible: its last run
+time is recorded and reported by ``GET /ready``.
+"""
+
+from __future__ import annotations
+
+BEAT_SCHEDULE: dict[str, dict] = {
+    "gateway-heartbeat": {"task": "whatsapp.tasks.beat_heartbeat", "schedule": 15.0},
+}

@@ -1,0 +1,211 @@
+"""Settings of the WhatsApp gateway.
+
+Every value comes from an environment variable declared in :mod:`config.environment` (documented in
+the README). Two topologies share this file:
+
+* **embedded** (no ``REDIS_URL``): SQLite in ``DATA_DIR`` with WAL and a busy timeout, Celery on the
+  in-process ``memory://`` broker (``manage.py serve`` runs the worker and beat as threads), and the
+  in-memory channel layer. A fresh machine needs nothing but Python.
+* **distributed** (``DATABASE_URL`` + ``REDIS_URL``): PostgreSQL through psycopg 3, Celery on Redis
+  and the channels-redis layer; web, worker, beat and fleet run as separate processes (Procfile).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+
+from config.environment import read
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = Path(read("DATA_DIR"))
+if not DATA_DIR.is_absolute():
+    DATA_DIR = BASE_DIR / DATA_DIR
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """The configured key, or one generated once and kept beside the embedded database."""
+    configured = read("SECRET_KEY")
+    if configured:
+        return configured
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = read("DEBUG")
+ALLOWED_HOSTS = read("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = read("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_celery_beat",
+    "whatsapp",
+    "approvals",
+    "media",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "whatsapp.middleware.RequestIDMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "whatsapp.middleware.ErrorEnvelopeMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+
+SQLITE_OPTIONS = {
+    # WAL lets readers proceed while one writer commits; IMMEDIATE takes the write lock at BEGIN so
+    # two writers queue on the busy timeout instead of failing with "database is locked" mid-way.
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+_database_url = read("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'gateway.sqlite3'}"
+_database = environ.Env.db_url_config(_database_url)
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    _database["OPTIONS"] = {**SQLITE_OPTIONS, **_database.get("OPTIONS", {})}
+else:
+    _database["CONN_MAX_AGE"] = read("DATABASE_CONN_MAX_AGE")
+    _database["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = read("TZ")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(read("STATIC_ROOT") or DATA_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Serve admin assets straight from the app directories, so `serve` works without collectstatic.
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = Path(read("MEDIA_ROOT") or DATA_DIR)
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = read("REQUEST_MAX_BYTES")
+
+# --- topology: broker, results, channel layer -----------------------------------------------
+
+REDIS_URL = read("REDIS_URL")
+GATEWAY_MODE = "distributed" if REDIS_URL else "embedded"
+
+CELERY_BROKER_URL = read("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = read("CELERY_RESULT_BACKEND") or REDIS_URL or "cache+memory://"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+if CELERY_BROKER_URL.startswith("memory://"):
+    # The in-process transport polls its queues; the default 1 s would delay every task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05}
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- gateway behaviour (read by the services) -----------------------------------------------
+
+WHATSAPP_ENGINE = read("WHATSAPP_ENGINE")
+AUTO_CONNECT_ON_STARTUP = read("AUTO_CONNECT_ON_STARTUP")
+SEND_READ_RECEIPTS = read("SEND_READ_RECEIPTS")
+AUTO_READ_RECEIPTS = read("AUTO_READ_RECEIPTS")
+PRESENCE_MODE = read("PRESENCE_MODE")
+WELCOME_GROUP_NAME = read("WELCOME_GROUP_NAME")
+AUTH_WAIT_FOR_LINK = read("AUTH_WAIT_FOR_LINK")
+AUTH_LINK_TIMEOUT_SEC = read("AUTH_LINK_TIMEOUT_SEC")
+AUTH_POLL_INTERVAL_SEC = read("AUTH_POLL_INTERVAL_SEC")
+HEALTH_CHECK_INTERVAL_SEC = read("HEALTH_CHECK_INTERVAL_SEC")
+AUTO_DOWNLOAD_MEDIA = read("AUTO_DOWNLOAD_MEDIA")
+ALLOWED_CONTACTS = read("ALLOWED_CONTACTS")
+DISABLED_TOOLS = read("DISABLED_TOOLS")
+RATE_LIMIT_PER_MIN = read("RATE_LIMIT_PER_MIN")
+DOWNLOAD_RATE_LIMIT_PER_MIN = read("DOWNLOAD_RATE_LIMIT_PER_MIN")
+MEDIA_QUOTA_MB = read("MEDIA_QUOTA_MB")
+MEDIA_MAX_BYTES = read("MEDIA_MAX_BYTES")
+MESSAGE_RETENTION_DAYS = read("MESSAGE_RETENTION_DAYS")
+AUDIT_RETENTION_DAYS = read("AUDIT_RETENTION_DAYS")
+DATA_ENCRYPTION_KEY = read("DATA_ENCRYPTION_KEY")
+JWT_SECRET = read("JWT_SECRET") or f"jwt:{SECRET_KEY}"
+SEND_WAIT_SECONDS = read("SEND_WAIT_SECONDS")
+WEBHOOK_BASE_URL = read("WEBHOOK_BASE_URL")
+ALLOW_PRIVATE_URLS = read("ALLOW_PRIVATE_URLS")
+
+# --- logging: always stderr, so stdio protocols (the MCP server) keep stdout clean ----------
+
+LOG_LEVEL = read("LOG_LEVEL")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"},
+    },
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        # One line per request is noise at INFO; errors still show.
+        "django.channels.server": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+    },
+}

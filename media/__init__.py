@@ -1,0 +1,1 @@
+"""Media files: storage layout, download/upload pipeline, file guard and quota."""

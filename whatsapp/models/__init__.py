@@ -1,0 +1,16 @@
+"""The WhatsApp domain: one module per idea, re-exported here for Django and callers."""
+
+from whatsapp.models.chats import Chat, ChatKind
+from whatsapp.models.contacts import Contact
+from whatsapp.models.devices import ConnectionState, Device, DeviceStatus
+from whatsapp.models.events import DeviceEvent, EventType
+from whatsapp.models.heartbeats import ProcessHeartbeat
+from whatsapp.models.messages import DeliveryStatus, Direction, Message, MessageType, Reaction
+from whatsapp.models.tenancy import App, Tenant
+from whatsapp.models.webhooks import DeliveryState, WebhookAttempt, WebhookDelivery
+
+__all__ = [
+    "App", "Chat", "ChatKind", "ConnectionState", "Contact", "DeliveryState", "DeliveryStatus", "Device",
+    "DeviceEvent", "DeviceStatus", "Direction", "EventType", "Message", "MessageType", "ProcessHeartbeat",
+    "Reaction", "Tenant", "WebhookAttempt", "WebhookDelivery",
+]

@@ -1,0 +1,63 @@
+"""The per-device append-only event log: the one source for webhooks, live admin pages, MCP
+notifications and ``wait_for_message``. Consumers remember the last ``sequence`` they handled and
+resume from it, so a consumer that was down loses nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+
+class EventType(models.TextChoices):
+    MESSAGE = "message"
+    RECEIPT = "receipt"
+    MESSAGE_REVOKED = "message_revoked"
+    MESSAGE_EDITED = "message_edited"
+    REACTION = "reaction"
+    PRESENCE = "presence"
+    CHAT_PRESENCE = "chat_presence"
+    DEVICE_QR_GENERATED = "device_qr_generated"
+    DEVICE_CONNECTED = "device_connected"
+    DEVICE_DISCONNECTED = "device_disconnected"
+    DEVICE_LOGGED_OUT = "device_logged_out"
+    DEVICE_DESTROYED = "device_destroyed"
+    APPROVAL_RESOLVED = "approval_resolved"
+    WARNING = "warning"
+
+
+class DeviceEvent(models.Model):
+    device = models.ForeignKey("whatsapp.Device", on_delete=models.CASCADE, related_name="events")
+    sequence = models.PositiveBigIntegerField(help_text="Increases by one per event of this device.")
+    type = models.CharField(max_length=40, choices=EventType.choices)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("device", "sequence")
+        constraints = [
+            models.UniqueConstraint(fields=["device", "sequence"], name="event_sequence_unique_per_device")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.type}"
+
+    @classmethod
+    def append(cls, device_id: Any, type: str, payload: dict[str, Any] | None = None) -> DeviceEvent:
+        """Append an event with the device's next sequence number.
+
+        The counter lives on the device row: the UPDATE locks that row until the transaction ends
+        (PostgreSQL) or the write lock serialises writers (SQLite, IMMEDIATE transactions), so two
+        concurrent appends can never take the same number, and a rolled-back append leaves no gap.
+        """
+        from whatsapp.models.devices import Device
+
+        with transaction.atomic():
+            updated = Device.objects.filter(pk=device_id).update(event_sequence=F("event_sequence") + 1)
+            if not updated:
+                raise Device.DoesNotExist(f"device {device_id} does not exist")
+            sequence = Device.objects.filter(pk=device_id).values_list("event_sequence", flat=True).get()
+            return cls.objects.create(device_id=device_id, sequence=sequence, type=type, payload=payload or {})
