@@ -55,7 +55,9 @@ class EmbeddedCelery:
             raise RuntimeError("the embedded Celery worker did not start within 30 s")
         logger.info("embedded Celery worker running (%d threads)", self.concurrency)
         if with_beat:
-            self.beat = EmbeddedService(self.app, thread=True)
+            # Service() ignores beat_scheduler from the config; without it beat would keep a
+            # schedule file in the working directory instead of the database.
+            self.beat = EmbeddedService(self.app, thread=True, scheduler_cls=self.app.conf.beat_scheduler)
             self.beat.start()
             logger.info("embedded Celery beat running")
 
