@@ -17,9 +17,10 @@ from pathlib import Path
 
 import environ
 
-from config.environment import read
+from config.environment import load_dotenv, read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
 
 DATA_DIR = Path(read("DATA_DIR"))
 if not DATA_DIR.is_absolute():

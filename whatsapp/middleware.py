@@ -44,7 +44,19 @@ class ErrorEnvelopeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code == 405 and wants_json(request) and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            # Django's require_http_methods answers 405 with an empty body; keep its Allow header.
+            allowed = response.get("Allow", "")
+            error = WhatsAppError(ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here.",
+                                  details={"allowed": [m.strip() for m in allowed.split(",") if m.strip()]})
+            enveloped = error_response(request, error)
+            if allowed:
+                enveloped["Allow"] = allowed
+            return enveloped
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not wants_json(request):
