@@ -1,0 +1,115 @@
+"""Real processes for integration and e2e tests: free ports, a private Redis, a fresh PostgreSQL
+database, and polling helpers. Everything listens on 127.0.0.1 only and is stopped by its fixture."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.25, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except (httpx.HTTPError, OSError) as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate} (last error: {last_error})")
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The current environment without topology variables, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
+                        "DJANGO_SETTINGS_MODULE")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(overrides)
+    return env
+
+
+class ProcessGroup:
+    """A subprocess in its own process group, stopped with SIGTERM (then SIGKILL) on exit."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self._log.close()
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, ProcessGroup]]:
+    """A Redis server of our own on a free port, so a test may stop it without harming others."""
+    redis_server = shutil.which("redis-server")
+    assert redis_server, "redis-server is required (.ci/run installs it)"
+    port = free_port()
+    group = ProcessGroup([redis_server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                          "--appendonly", "no", "--dir", str(tmp_path)], clean_env(), tmp_path / "redis.log")
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=0.5).close() or True, 10,
+                   what="private redis")
+        yield url, group
+    finally:
+        group.stop()
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wagateway")
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (dropped afterwards); yields its URL."""
+    base = postgres_admin_url().rsplit("/", 1)[0]
+    name = f"wag_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
