@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 from tests.support.processes import (
-    BIN, PYTHON, PROJECT_ROOT, ProcessGroup, clean_env, free_port, fresh_postgres_database, private_redis,
+    BIN,
+    PROJECT_ROOT,
+    PYTHON,
+    ProcessGroup,
+    clean_env,
+    free_port,
+    fresh_postgres_database,
+    private_redis,
     wait_until,
 )
 
@@ -34,7 +41,7 @@ def topology(tmp_path):
 
 
 def test_ready_reports_postgres_and_redis_and_names_the_broker_when_redis_stops(topology):
-    base, honcho, redis = topology
+    base, _, redis = topology
 
     body = wait_until(lambda: (r := httpx.get(f"{base}/ready", timeout=10)).status_code == 200 and r.json(), 30,
                       what="/ready 200")
