@@ -92,39 +92,38 @@ class Approval(models.Model):
 
     def respond(self, approved: bool, source: str, *, text: str = "", user: str = "") -> None:
         """Decide a pending approval. The first decision wins: the write only succeeds while the
-        approval is pending and not overdue; otherwise the caller learns why."""
+        approval is pending and not overdue. An answer after the deadline expires the approval on
+        the spot (so it never lingers as pending) and is refused with ``APPROVAL_TIMEOUT``."""
         status = ApprovalStatus.APPROVED if approved else ApprovalStatus.DENIED
         now = timezone.now()
-        self._resolve(
-            Approval.objects.filter(pk=self.pk, status=ApprovalStatus.PENDING, expires_at__gt=now),
-            status=status, decided_by=source, decided_by_user=user, response_text=text, responded_at=now,
-        )
+        pending = Approval.objects.filter(pk=self.pk, status=ApprovalStatus.PENDING, expires_at__gt=now)
+        if self._resolve(pending, status=status, decided_by=source, decided_by_user=user, response_text=text,
+                         responded_at=now):
+            return
+        self.refresh_from_db()
+        if self.status == ApprovalStatus.PENDING and not self.expire():  # overdue, but someone else won
+            self.refresh_from_db()
+        if self.status == ApprovalStatus.EXPIRED:
+            raise WhatsAppError(ErrorCode.APPROVAL_TIMEOUT, details={"request_id": self.pk})
+        raise WhatsAppError(ErrorCode.APPROVAL_ALREADY_RESPONDED,
+                            details={"request_id": self.pk, "status": self.status})
 
     def expire(self) -> bool:
         """Expire the approval if it is pending and overdue. Returns whether it did."""
         now = timezone.now()
-        try:
-            self._resolve(
-                Approval.objects.filter(pk=self.pk, status=ApprovalStatus.PENDING, expires_at__lte=now),
-                status=ApprovalStatus.EXPIRED, decided_by=DecisionSource.EXPIRY, responded_at=now,
-            )
-        except WhatsAppError:
-            return False
-        return True
+        overdue = Approval.objects.filter(pk=self.pk, status=ApprovalStatus.PENDING, expires_at__lte=now)
+        return self._resolve(overdue, status=ApprovalStatus.EXPIRED, decided_by=DecisionSource.EXPIRY,
+                             responded_at=now)
 
-    def _resolve(self, pending: models.QuerySet, **changes: object) -> None:
+    def _resolve(self, pending: models.QuerySet, **changes: object) -> bool:
+        """Apply ``changes`` if ``pending`` still matches, with its ``approval_resolved`` event."""
         with transaction.atomic():
             if not pending.update(**changes):
-                self.refresh_from_db()
-                if self.status == ApprovalStatus.PENDING:  # still pending, so it is overdue
-                    raise WhatsAppError(ErrorCode.APPROVAL_TIMEOUT, details={"request_id": self.pk})
-                raise WhatsAppError(
-                    ErrorCode.APPROVAL_ALREADY_RESPONDED,
-                    details={"request_id": self.pk, "status": self.status},
-                )
+                return False
             for field, value in changes.items():
                 setattr(self, field, value)
             DeviceEvent.append(self.device_id, EventType.APPROVAL_RESOLVED, {
                 "request_id": self.pk, "status": self.status, "source": self.decided_by,
                 "responded_at": self.responded_at, "recipient_jid": self.recipient_jid,
             })
+        return True

@@ -41,6 +41,7 @@ class AuditLog(models.Model):
     @classmethod
     def record(cls, *, actor: str, surface: str, action: str, success: bool, error_code: str = "",
                request_id: str = "", details: dict[str, Any] | None = None, **links: Any) -> AuditLog:
-        """Write one row. ``links`` are the tenant/app/device it concerns (instances or ids)."""
+        """Write one row. ``links`` name what it concerns: ``app=<App>`` or ``app_id=<uuid>`` (likewise
+        ``tenant`` and ``device``)."""
         return cls.objects.create(actor=actor, surface=surface, action=action, success=success,
                                   error_code=error_code, request_id=request_id, details=details or {}, **links)

@@ -16,7 +16,9 @@ LID_SERVER = "lid"
 GROUP_SERVER = "g.us"
 SERVERS = (PHONE_SERVER, LID_SERVER, GROUP_SERVER)
 
-_JID = re.compile(r"^(?P<user>[0-9A-Za-z.\-]+?)(?::(?P<device>\d+))?@(?P<server>[a-z.]+)$")
+# ASCII only: str.isdigit() and \d also accept Arabic-Indic, superscript and fullwidth digits.
+_JID = re.compile(r"^(?P<user>[0-9A-Za-z.\-]+?)(?::(?P<device>[0-9]+))?@(?P<server>[a-z.]+)$", re.ASCII)
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
 def split(jid: str) -> tuple[str, str]:
@@ -25,7 +27,7 @@ def split(jid: str) -> tuple[str, str]:
     if not match or match["server"] not in SERVERS:
         raise ValueError(f"not a WhatsApp JID: {jid!r}")
     user, server = match["user"], match["server"]
-    if server in (PHONE_SERVER, LID_SERVER) and not user.isdigit():
+    if server in (PHONE_SERVER, LID_SERVER) and not _DIGITS.fullmatch(user):
         raise ValueError(f"not a WhatsApp JID: {jid!r}")
     return user, server
 
@@ -62,6 +64,6 @@ def is_group(jid: str) -> bool:
 
 def phone_jid(digits: str) -> str:
     """The phone JID for an already validated number (digits only, no ``+``)."""
-    if not digits.isdigit():
+    if not _DIGITS.fullmatch(digits):
         raise ValueError(f"phone digits expected, got {digits!r}")
     return f"{digits}@{PHONE_SERVER}"

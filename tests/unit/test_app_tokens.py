@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 
 def _stored_row(app: App) -> tuple:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {App._meta.db_table} WHERE id = %s", [App._meta.pk.get_db_prep_value(app.pk, connection)])
+        pk = App._meta.pk.get_db_prep_value(app.pk, connection)
+        cursor.execute(f"SELECT * FROM {App._meta.db_table} WHERE id = %s", [pk])
         row = cursor.fetchone()
     assert row is not None
     return row

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from whatsapp import jids
@@ -167,8 +168,12 @@ class Device(models.Model):
                     f"Device is {self.status}; cannot move to {target}.",
                     details={"status": self.status, "requested": target},
                 )
+            computed = [f for f, v in changes.items() if hasattr(v, "resolve_expression")]
             for field, value in changes.items():
-                setattr(self, field, value)
+                if field not in computed:
+                    setattr(self, field, value)
+            if computed:
+                self.refresh_from_db(fields=computed)
             if event:
                 DeviceEvent.append(self.pk, event, {**self.lifecycle_payload(), **(event_payload or {})})
 
@@ -202,8 +207,12 @@ class Device(models.Model):
         if push_name:
             changes["push_name"] = push_name
         # A scan or pairing code is a new link; a stored session coming back keeps its link time.
-        if self.status == S.QR_GENERATED or self.linked_at is None or self.phone_jid != phone_jid:
-            changes["linked_at"] = timezone.now()
+        # Decided by the database from the stored row, not from this possibly stale instance.
+        changes["linked_at"] = Case(
+            When(Q(status=S.QR_GENERATED) | Q(linked_at__isnull=True) | ~Q(phone_jid=phone_jid),
+                 then=Value(timezone.now())),
+            default=F("linked_at"),
+        )
         self._transition((S.QR_GENERATED, S.CONNECTED, S.DISCONNECTED), EventType.DEVICE_CONNECTED, **changes)
 
     def set_connection_state(self, state: str, error: ErrorCode | None = None) -> None:
@@ -221,13 +230,14 @@ class Device(models.Model):
         payload = {"reason": reason or (error.api_code if error else "disconnected"), "permanent": permanent}
         if error is not None:
             payload["error_code"] = error.code
-        self._transition(
-            (S.CONNECTED, S.QR_GENERATED, S.DISCONNECTED), EventType.DEVICE_DISCONNECTED, payload,
-            status=S.DISCONNECTED, connection_state=ConnectionState.CLOSED, qr_code="", qr_expires_at=None,
-            last_error_code=error.code if error else "",
-        )
-        if permanent:
-            DeviceEvent.append(self.pk, EventType.DEVICE_LOGGED_OUT, {**self.lifecycle_payload(), **payload})
+        with transaction.atomic():  # both events or neither
+            self._transition(
+                (S.CONNECTED, S.QR_GENERATED, S.DISCONNECTED), EventType.DEVICE_DISCONNECTED, payload,
+                status=S.DISCONNECTED, connection_state=ConnectionState.CLOSED, qr_code="", qr_expires_at=None,
+                last_error_code=error.code if error else "",
+            )
+            if permanent:
+                DeviceEvent.append(self.pk, EventType.DEVICE_LOGGED_OUT, {**self.lifecycle_payload(), **payload})
 
     def destroy(self) -> None:
         """Terminal: the device keeps its history but can never be used again."""
