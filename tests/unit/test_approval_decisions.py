@@ -216,7 +216,7 @@ def test_expired_approval_never_changes_again() -> None:
         for approved in (True, False):
             with pytest.raises(WhatsAppError) as excinfo:
                 item.respond(approved, DecisionSource.OPERATOR, user="alice")
-            assert excinfo.value.code is ErrorCode.APPROVAL_ALREADY_RESPONDED
+            assert excinfo.value.code is ErrorCode.APPROVAL_TIMEOUT
     item = stored(item)
     assert (item.status, item.responded_at, item.decided_by_user) == (ApprovalStatus.EXPIRED, AFTER_DEADLINE, "")
     assert len(resolved_events(item)) == 1
@@ -260,7 +260,10 @@ def test_every_resolution_appends_one_approval_resolved_event(resolve, status: s
 def test_failed_resolutions_append_no_event() -> None:
     item = approval()
     with at(BEFORE_DEADLINE):
-        item.expire()
-    with at(AFTER_DEADLINE), pytest.raises(WhatsAppError):
-        item.respond(True, DecisionSource.REPLY)
-    assert resolved_events(item) == []
+        assert item.expire() is False
+        item.respond(False, DecisionSource.REPLY, text="no")
+        with pytest.raises(WhatsAppError):
+            item.respond(True, DecisionSource.REPLY, text="yes")
+    with at(AFTER_DEADLINE):
+        assert item.expire() is False
+    assert [e.payload["status"] for e in resolved_events(item)] == [ApprovalStatus.DENIED]
