@@ -138,6 +138,10 @@ class ErrorCode(enum.Enum):
         "too_many_devices", 409, _P, "auth", _S1,
         "WhatsApp rejected pairing because too many devices are linked",
         "Unlink an existing device in WhatsApp (Settings > Linked devices), then regenerate the QR.")
+    SESSION_REPLACED = ErrorSpec(
+        "session_replaced", 409, _P, "auth", _GW,
+        "Another client connected with this device's session keys (stream replaced)",
+        "Make sure only one gateway runs this device; then relink it (POST /devices/{id}/qr or authenticate).")
     CLIENT_OUTDATED = ErrorSpec(
         "client_outdated", 409, _P, "auth", _S1, "WhatsApp requires a client update",
         "Reconnect the device to update the client version; if it persists, upgrade the gateway.")

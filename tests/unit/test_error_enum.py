@@ -132,6 +132,7 @@ GATEWAY_CODES: list[tuple[str, str, int, Category]] = [
     ("MEDIA_URL_FORBIDDEN", "media_url_forbidden", 400, Category.CLIENT_ERROR),
     ("MEDIA_FETCH_FAILED", "media_fetch_failed", 502, Category.TRANSIENT),
     ("AUTH_TEMPORARILY_BANNED", "auth_temporarily_banned", 403, Category.TRANSIENT),
+    ("SESSION_REPLACED", "session_replaced", 409, Category.PERMANENT),
     ("INVALID_ROTATION_PIN", "invalid_rotation_pin", 401, Category.CLIENT_ERROR),
     ("APP_TOKEN_ROTATION_DISABLED", "app_token_rotation_disabled", 403, Category.CLIENT_ERROR),
     ("SERVICE_UNAVAILABLE", "service_unavailable", 503, Category.TRANSIENT),
@@ -246,7 +247,7 @@ def test_every_member_is_accounted_for() -> None:
         | {code for code, *_ in GATEWAY_CODES}
     )
     assert {member.code for member in ErrorCode} == expected
-    assert len(ErrorCode) == 76
+    assert len(ErrorCode) == 77
 
 
 # --- invariants --------------------------------------------------------------------------------------
