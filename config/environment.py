@@ -26,7 +26,7 @@ class Variable:
     """One documented environment variable."""
 
     name: str
-    kind: str  # "str", "bool", "int", "list" or "choice"
+    kind: str  # "str", "bool", "int", "float", "list" or "choice"
     default: Any
     help: str
     group: str
@@ -98,6 +98,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("WHATSAPP_ENGINE", "choice", "neonize", "WhatsApp client: `neonize` (real WhatsApp) or "
              "`simulator` (a faithful fake network for tests and demos).", G_WA,
              choices=("neonize", "simulator")),
+    Variable("SIMULATOR_TIME_SCALE", "float", 1.0, "Speed of the simulator's clock: QR lifetimes, receipts "
+             "and delays are multiplied by it (0.05 makes the 160 s QR window last 8 s).", G_WA, minimum=0),
     Variable("AUTO_CONNECT_ON_STARTUP", "bool", True, "Reconnect every previously connected device when the "
              "fleet starts.", G_WA),
     Variable("SEND_READ_RECEIPTS", "bool", True, "Send WhatsApp read receipts when messages are marked read.",
@@ -171,6 +173,14 @@ def parse(variable: Variable, raw: str) -> Any:
             raise ImproperlyConfigured(f"{name}={number} is below its minimum of {variable.minimum}.")
         if variable.maximum is not None and number > variable.maximum:
             raise ImproperlyConfigured(f"{name}={number} is above its maximum of {variable.maximum}.")
+        return number
+    if variable.kind == "float":
+        try:
+            number = float(raw.strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+        if variable.minimum is not None and number <= variable.minimum:
+            raise ImproperlyConfigured(f"{name}={number} must be above {variable.minimum}.")
         return number
     if variable.kind == "list":
         return [item.strip() for item in raw.split(",") if item.strip()]

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "whatsapp",
+    "whatsapp.engine.simulator",
     "approvals",
     "media",
     "audit",
@@ -167,6 +168,7 @@ else:
 # --- gateway behaviour (read by the services) -----------------------------------------------
 
 WHATSAPP_ENGINE = read("WHATSAPP_ENGINE")
+SIMULATOR_TIME_SCALE = read("SIMULATOR_TIME_SCALE")
 AUTO_CONNECT_ON_STARTUP = read("AUTO_CONNECT_ON_STARTUP")
 SEND_READ_RECEIPTS = read("SEND_READ_RECEIPTS")
 AUTO_READ_RECEIPTS = read("AUTO_READ_RECEIPTS")

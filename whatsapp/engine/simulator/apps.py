@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SimulatorConfig(AppConfig):
+    name = "whatsapp.engine.simulator"
+    label = "simulator"
+    verbose_name = "WhatsApp simulator"
+    default_auto_field = "django.db.models.BigAutoField"
