@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, bootsteps
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -32,4 +32,30 @@ def _install_beat_schedule(sender: Celery, **_: object) -> None:
     sender.conf.beat_schedule = BEAT_SCHEDULE
 
 
+
+
+class FleetStep(bootsteps.StartStopStep):
+    """Hosts the device fleet inside a worker that consumes the ``fleet`` queue (DESIGN.md §2)."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker: object, **kwargs: object) -> None:
+        super().__init__(worker, **kwargs)
+        self.fleet = None
+
+    def start(self, worker: object) -> None:
+        if FLEET_QUEUE not in worker.app.amqp.queues.consume_from:
+            return
+        from whatsapp.runtime.fleet import Fleet
+
+        self.fleet = Fleet(name=f"fleet:{worker.hostname}")
+        self.fleet.start()
+
+    def stop(self, worker: object) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
+            self.fleet = None
+
+
+app.steps["worker"].add(FleetStep)
 app.autodiscover_tasks()

@@ -118,6 +118,9 @@ VARIABLES: tuple[Variable, ...] = (
              minimum=2, maximum=60),
     Variable("HEALTH_CHECK_INTERVAL_SEC", "int", 60, "Heartbeat interval that detects silent disconnects.",
              G_WA, minimum=5),
+    Variable("RECONNECT_DELAYS_SEC", "list", ["5", "10", "20", "40", "80"], "Delays before each reconnect "
+             "attempt after a transient drop (seed 000); after the last one the device is `disconnected`.",
+             G_WA),
     Variable("AUTO_DOWNLOAD_MEDIA", "bool", False, "Download inbound media as it arrives instead of on "
              "demand.", G_WA),
     # --- policies and limits ----------------------------------------------------------------

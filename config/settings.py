@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config.environment import load_dotenv, read
 
@@ -178,6 +179,10 @@ AUTH_WAIT_FOR_LINK = read("AUTH_WAIT_FOR_LINK")
 AUTH_LINK_TIMEOUT_SEC = read("AUTH_LINK_TIMEOUT_SEC")
 AUTH_POLL_INTERVAL_SEC = read("AUTH_POLL_INTERVAL_SEC")
 HEALTH_CHECK_INTERVAL_SEC = read("HEALTH_CHECK_INTERVAL_SEC")
+try:
+    RECONNECT_DELAYS_SEC = [float(delay) for delay in read("RECONNECT_DELAYS_SEC")]
+except ValueError:
+    raise ImproperlyConfigured("RECONNECT_DELAYS_SEC must be a comma-separated list of seconds.") from None
 AUTO_DOWNLOAD_MEDIA = read("AUTO_DOWNLOAD_MEDIA")
 ALLOWED_CONTACTS = read("ALLOWED_CONTACTS")
 DISABLED_TOOLS = read("DISABLED_TOOLS")

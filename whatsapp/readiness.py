@@ -54,7 +54,7 @@ async def check_database() -> dict[str, Any]:
 
 
 def _broker() -> dict[str, Any]:
-    from config.celery import app
+    from celery import current_app as app  # the project's app (config/__init__ loads it with the settings)
 
     url = app.conf.broker_url
     if url.startswith("memory://"):

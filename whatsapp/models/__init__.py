@@ -1,6 +1,7 @@
 """The WhatsApp domain: one module per idea, re-exported here for Django and callers."""
 
 from whatsapp.models.chats import Chat, ChatKind
+from whatsapp.models.commands import CommandKind, CommandState, DeviceCommand, DeviceLease
 from whatsapp.models.contacts import Contact
 from whatsapp.models.devices import ConnectionState, Device, DeviceStatus
 from whatsapp.models.events import DeviceEvent, EventType
@@ -10,7 +11,8 @@ from whatsapp.models.tenancy import App, Tenant
 from whatsapp.models.webhooks import DeliveryState, WebhookAttempt, WebhookDelivery
 
 __all__ = [
-    "App", "Chat", "ChatKind", "ConnectionState", "Contact", "DeliveryState", "DeliveryStatus", "Device",
-    "DeviceEvent", "DeviceStatus", "Direction", "EventType", "Message", "MessageType", "ProcessHeartbeat",
-    "Reaction", "Tenant", "WebhookAttempt", "WebhookDelivery",
+    "App", "Chat", "ChatKind", "CommandKind", "CommandState", "ConnectionState", "Contact", "DeliveryState",
+    "DeliveryStatus", "Device", "DeviceCommand", "DeviceEvent", "DeviceLease", "DeviceStatus", "Direction",
+    "EventType", "Message", "MessageType", "ProcessHeartbeat", "Reaction", "Tenant", "WebhookAttempt",
+    "WebhookDelivery",
 ]

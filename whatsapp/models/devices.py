@@ -60,6 +60,9 @@ class Device(models.Model):
     phone_jid = models.CharField(max_length=64, blank=True, help_text="Our phone JID once linked.")
     lid = models.CharField(max_length=64, blank=True, help_text="Our LID once linked.")
     push_name = models.CharField(max_length=200, blank=True)
+    session_jid = models.CharField(
+        max_length=80, blank=True, help_text="JID (with device number) the WhatsApp session is stored under."
+    )
     linked_at = models.DateTimeField(null=True, blank=True)
 
     qr_code = models.TextField(blank=True, help_text="The QR string currently shown (rotates).")
@@ -195,7 +198,7 @@ class Device(models.Model):
             last_error_code=ErrorCode.AUTH_QR_EXPIRED.code,
         )
 
-    def mark_connected(self, phone_jid: str, lid: str = "", push_name: str = "") -> None:
+    def mark_connected(self, phone_jid: str, lid: str = "", push_name: str = "", session_jid: str = "") -> None:
         """The session is up: after a scan or pairing code, or a reconnect of a stored session."""
         phone_jid = jids.normalize(phone_jid)
         changes: dict[str, Any] = {
@@ -206,6 +209,8 @@ class Device(models.Model):
             changes["lid"] = jids.normalize(lid)
         if push_name:
             changes["push_name"] = push_name
+        if session_jid:
+            changes["session_jid"] = session_jid
         # A scan or pairing code is a new link; a stored session coming back keeps its link time.
         # Decided by the database from the stored row, not from this possibly stale instance.
         changes["linked_at"] = Case(
@@ -224,9 +229,14 @@ class Device(models.Model):
             changes["last_error_code"] = ""
         self._transition(ALIVE, None, **changes)
 
-    def mark_disconnected(self, error: ErrorCode | None, *, permanent: bool, reason: str = "") -> None:
+    def mark_disconnected(self, error: ErrorCode | None, *, permanent: bool, reason: str = "",
+                          session_cleared: bool | None = None) -> None:
         """The session ended: a logout (ours or the phone's), a permanent reason, or transient drops
-        after the last reconnect attempt. Permanent reasons emit ``device_logged_out`` as well."""
+        after the last reconnect attempt. Permanent reasons emit ``device_logged_out`` as well.
+        ``session_cleared`` (default: ``permanent``) forgets the stored session's JID."""
+        extra: dict[str, Any] = {}
+        if permanent if session_cleared is None else session_cleared:
+            extra["session_jid"] = ""
         payload = {"reason": reason or (error.api_code if error else "disconnected"), "permanent": permanent}
         if error is not None:
             payload["error_code"] = error.code
@@ -234,7 +244,7 @@ class Device(models.Model):
             self._transition(
                 (S.CONNECTED, S.QR_GENERATED, S.DISCONNECTED), EventType.DEVICE_DISCONNECTED, payload,
                 status=S.DISCONNECTED, connection_state=ConnectionState.CLOSED, qr_code="", qr_expires_at=None,
-                last_error_code=error.code if error else "",
+                last_error_code=error.code if error else "", **extra,
             )
             if permanent:
                 DeviceEvent.append(self.pk, EventType.DEVICE_LOGGED_OUT, {**self.lifecycle_payload(), **payload})

@@ -1,0 +1,485 @@
+"""The device runner: one WhatsApp client in one OS process (``manage.py run_device <id>``).
+
+neonize's Go core keeps global state without locks, hangs children forked after it is imported and
+writes to stdout, so each device gets a fresh process that holds exactly one engine. The runner:
+
+* turns engine events into stored facts (ingest services, device transitions, the event log);
+* executes the device's queued commands (sends and every other operation) and writes results back;
+* follows seed 000's lifecycle: transient drops reconnect after 5, 10, 20, 40 and 80 s, then the
+  device is ``disconnected`` with the last code; permanent reasons stop at once; a heartbeat probe
+  detects silent disconnects (``HEALTH_CHECK_FAILED``);
+* exits when the device needs no runner (nothing queued, not linking, not connected), when it is
+  destroyed (after logging out), or when its fleet lost the device's lease — so two clients never
+  run one session.
+
+Engine callbacks only enqueue; all database work happens on the runner's main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from whatsapp.engine import base, create_engine
+from whatsapp.errors import Category, ErrorCode, WhatsAppError
+from whatsapp.models import (
+    CommandKind,
+    ConnectionState,
+    DeliveryStatus,
+    Device,
+    DeviceCommand,
+    DeviceLease,
+    DeviceStatus,
+    EventType,
+    Message,
+)
+from whatsapp.services import ingest
+from whatsapp.services.devices import devices_to_run
+
+logger = logging.getLogger("whatsapp.runner")
+
+LIFECYCLE_KINDS = (CommandKind.LINK, CommandKind.PAIR_PHONE, CommandKind.LOGOUT)
+# Engine operations the generic ``call`` command may invoke (reads and group/contact changes).
+CALLABLE = frozenset({
+    "set_presence", "send_chat_state", "subscribe_presence", "create_group", "group_info", "joined_groups",
+    "group_invite_link", "join_group", "leave_group", "update_participants", "set_group_name", "set_group_topic",
+    "is_on_whatsapp", "user_info", "profile_picture", "lid_for_phone", "phone_for_lid",
+})
+HOUSEKEEPING_INTERVAL_S = 1.0
+LEASE_CHECK_INTERVAL_S = 5.0
+PROBE_TIMEOUT_S = 8.0
+
+
+def to_jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class DeviceRunner:
+    def __init__(self, device_id: str, *, lease_holder: str = "", engine_name: str = "") -> None:
+        self.device = Device.objects.select_related("app").get(pk=device_id)
+        self.lease_holder = lease_holder
+        self.engine_name = engine_name or settings.WHATSAPP_ENGINE
+        self.events: queue.Queue[base.EngineEvent] = queue.Queue()
+        self.stopping = threading.Event()
+        self.engine: base.Engine | None = None
+        self.linking = False
+        self.waiting_for_qr: list[DeviceCommand] = []  # link and pair commands answered at the first QR
+        self.reconnect_attempt = 0
+        self.reconnect_at: float | None = None
+        self.last_error = ErrorCode.CONNECTION_LOST
+        self.next_probe_at = time.monotonic() + settings.HEALTH_CHECK_INTERVAL_SEC
+        self.next_housekeeping_at = 0.0
+        self.next_lease_check_at = time.monotonic() + LEASE_CHECK_INTERVAL_S
+
+    # --- main loop --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        requeued, failed = DeviceCommand.recover_interrupted(self.device.pk)
+        if requeued or failed:
+            logger.warning("device %s: recovered %d interrupted commands, failed %d", self.device.pk, requeued, failed)
+        self.engine = create_engine(self.engine_name, self._engine_config(), self.events.put)
+        try:
+            if self.device.status == DeviceStatus.CONNECTED and self.engine.has_session():
+                self._connect()
+            while not self.stopping.is_set():
+                busy = self._drain_events()
+                busy |= self._run_commands()
+                now = time.monotonic()
+                if self.reconnect_at is not None and now >= self.reconnect_at:
+                    self._attempt_reconnect()
+                if now >= self.next_probe_at:
+                    self._probe()
+                if now >= self.next_housekeeping_at and self._should_exit():
+                    break
+                self._wait(0.02 if busy else 0.2)
+        finally:
+            self._shutdown()
+        return 0
+
+    def stop(self, *_: object) -> None:
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def _wait(self, timeout: float) -> None:
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._handle_safely(event)
+
+    def _engine_config(self) -> base.EngineConfig:
+        options = {"time_scale": settings.SIMULATOR_TIME_SCALE} if self.engine_name == "simulator" else {}
+        store = settings.DATABASES["default"]
+        if store["ENGINE"].endswith("postgresql"):
+            session_store = "postgres://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}".format(**{
+                k: store.get(k) or "" for k in ("USER", "PASSWORD", "HOST", "PORT", "NAME")})
+        else:
+            sessions = Path(settings.DATA_DIR) / "sessions"
+            sessions.mkdir(parents=True, exist_ok=True)
+            session_store = str(sessions / f"{self.device.pk}.sqlite3")
+        return base.EngineConfig(device_id=str(self.device.pk), session_store=session_store,
+                                 session_jid=self.device.session_jid, options=options)
+
+    def _shutdown(self) -> None:
+        for command in self.waiting_for_qr:
+            command.fail(ErrorCode.CONNECTION_LOST, "The device runner stopped before a QR code was issued.")
+        if self.engine is not None:
+            try:
+                self.engine.close()
+            except WhatsAppError as error:
+                logger.warning("device %s: close failed: %s", self.device.pk, error)
+        if self.linking and self.device.status == DeviceStatus.QR_GENERATED:
+            self.device.set_connection_state(ConnectionState.CLOSED)
+        close_old_connections()
+
+    def _should_exit(self) -> bool:
+        """Housekeeping: react to the device row and the lease, and decide whether to stop."""
+        self.next_housekeeping_at = time.monotonic() + HOUSEKEEPING_INTERVAL_S
+        self.device.refresh_from_db()
+        if self.device.status == DeviceStatus.DESTROYED:
+            self._logout_quietly()
+            return True
+        if self.lease_holder and time.monotonic() >= self.next_lease_check_at:
+            self.next_lease_check_at = time.monotonic() + LEASE_CHECK_INTERVAL_S
+            if not DeviceLease.is_held_by(self.device.pk, self.lease_holder):
+                logger.warning("device %s: lease lost to another fleet; stopping", self.device.pk)
+                return True
+        if self.linking or self.reconnect_at is not None or self.waiting_for_qr:
+            return False
+        return not devices_to_run().filter(pk=self.device.pk).exists()
+
+    # --- connection ---------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self.device.set_connection_state(ConnectionState.CONNECTING)
+        try:
+            self.engine.connect()
+        except WhatsAppError as error:
+            self._connection_lost(error.code, str(error))
+
+    def _connection_lost(self, error: ErrorCode, detail: str = "") -> None:
+        """A transient drop: reconnect on seed 000's schedule, or give up after the last delay."""
+        self.last_error = error
+        delays = settings.RECONNECT_DELAYS_SEC
+        if self.reconnect_attempt >= len(delays):
+            logger.warning("device %s: giving up after %d reconnect attempts (%s)", self.device.pk,
+                           self.reconnect_attempt, error.code)
+            self.reconnect_at = None
+            if self.device.status == DeviceStatus.CONNECTED:
+                self.device.mark_disconnected(error, permanent=False, reason="reconnect_failed", session_cleared=False)
+            self._fail_pending_sends(error)
+            return
+        delay = delays[self.reconnect_attempt]
+        self.reconnect_at = time.monotonic() + delay
+        logger.info("device %s: connection lost (%s %s); reconnect attempt %d in %s s", self.device.pk,
+                    error.code, detail, self.reconnect_attempt + 1, delay)
+        if self.device.status == DeviceStatus.CONNECTED:
+            self.device.set_connection_state(ConnectionState.RECONNECTING, error)
+
+    def _attempt_reconnect(self) -> None:
+        self.reconnect_at = None
+        self.reconnect_attempt += 1
+        try:
+            self.engine.disconnect()
+            self.engine.connect()
+        except WhatsAppError as error:
+            self._connection_lost(error.code, str(error))
+            return
+        # Not connected until the engine says so; if it does not, the next attempt follows.
+        delays = settings.RECONNECT_DELAYS_SEC
+        if self.reconnect_attempt < len(delays):
+            self.reconnect_at = time.monotonic() + delays[self.reconnect_attempt]
+        else:
+            self.reconnect_at = time.monotonic() + delays[-1]
+
+    def _probe(self) -> None:
+        self.next_probe_at = time.monotonic() + settings.HEALTH_CHECK_INTERVAL_SEC
+        if self.device.status != DeviceStatus.CONNECTED or self.device.connection_state != ConnectionState.OPEN:
+            return
+        try:
+            self.engine.probe(PROBE_TIMEOUT_S)
+        except WhatsAppError as error:
+            logger.warning("device %s: heartbeat failed: %s", self.device.pk, error)
+            self._connection_lost(ErrorCode.HEALTH_CHECK_FAILED, str(error))
+
+    def _logout_quietly(self) -> None:
+        try:
+            if self.engine.has_session() or self.engine.is_connected():
+                self.engine.logout()
+        except WhatsAppError as error:
+            logger.warning("device %s: logout failed: %s", self.device.pk, error)
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _drain_events(self, limit: int = 500) -> bool:
+        handled = 0
+        while handled < limit:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            self._handle_safely(event)
+            handled += 1
+        return handled > 0
+
+    def _handle_safely(self, event: base.EngineEvent) -> None:
+        try:
+            self.handle(event)
+        except WhatsAppError as error:
+            logger.warning("device %s: %s while handling %s", self.device.pk, error, type(event).__name__)
+        except Exception:
+            logger.exception("device %s: failed to handle %s", self.device.pk, type(event).__name__)
+
+    def handle(self, event: base.EngineEvent) -> None:
+        device = self.device
+        match event:
+            case base.QRCodeIssued(code=code, window_ends_at=ends):
+                self.linking = True
+                device.record_qr(code, ends)
+                self._answer_qr_waiters()
+            case base.QRWindowClosed():
+                self._end_linking(ErrorCode.AUTH_QR_EXPIRED)
+            case base.Paired():
+                logger.info("device %s: paired as %s", device.pk, event.phone_jid)
+            case base.Connected(phone_jid=phone, lid=lid, push_name=push_name):
+                self.linking = False
+                self.reconnect_attempt, self.reconnect_at = 0, None
+                device.mark_connected(phone, lid, push_name, session_jid=phone)
+                self.next_probe_at = time.monotonic() + settings.HEALTH_CHECK_INTERVAL_SEC
+                self._apply_presence_mode()
+            case base.ConnectionLost(error=error, detail=detail):
+                if self.linking:
+                    self._end_linking(error)
+                else:
+                    self._connection_lost(error, detail)
+            case base.LoggedOut(reason=reason, error=error, detail=detail):
+                logger.warning("device %s: logged out (%s) %s", device.pk, reason, detail)
+                self.linking, self.reconnect_at = False, None
+                keeps_store = reason in ("replaced", "client_outdated")
+                if device.status in (DeviceStatus.CONNECTED, DeviceStatus.QR_GENERATED, DeviceStatus.DISCONNECTED):
+                    device.mark_disconnected(error, permanent=True, reason=reason, session_cleared=not keeps_store)
+                self._fail_pending_sends(error)
+            case base.TemporarilyBanned(expires_in_s=expires, reason=reason):
+                device.append_event(EventType.WARNING, {"code": ErrorCode.AUTH_TEMPORARILY_BANNED.code,
+                                                        "reason": reason, "expires_in_s": expires})
+                self._connection_lost(ErrorCode.AUTH_TEMPORARILY_BANNED, reason)
+                if expires:
+                    self.reconnect_at = time.monotonic() + expires
+            case base.MessageReceived(message=message):
+                stored = ingest.ingest_message(device, message)
+                if stored is not None and settings.AUTO_READ_RECEIPTS and not message.from_me:
+                    self._auto_read(message)
+            case base.HistoryBatch(messages=messages):
+                ingest.ingest_history(device, messages)
+            case base.ReceiptReceived():
+                ingest.ingest_receipt(device, event)
+            case base.ReactionReceived():
+                ingest.ingest_reaction(device, event)
+            case base.MessageEdited():
+                ingest.ingest_edit(device, event)
+            case base.MessageRevoked():
+                ingest.ingest_revoke(device, event)
+            case base.PresenceChanged():
+                ingest.ingest_presence(device, event)
+            case base.ChatPresenceChanged():
+                ingest.ingest_chat_presence(device, event)
+            case base.IdentityLinked(phone_jid=phone, lid=lid):
+                ingest.link_identity(device, phone, lid)
+
+    def _end_linking(self, error: ErrorCode) -> None:
+        self.linking = False
+        if self.device.status == DeviceStatus.QR_GENERATED:
+            self.device.mark_qr_expired()
+        for command in self.waiting_for_qr:
+            command.fail(error)
+        self.waiting_for_qr = []
+
+    def _answer_qr_waiters(self) -> None:
+        waiting, self.waiting_for_qr = self.waiting_for_qr, []
+        for command in waiting:
+            if command.kind == CommandKind.LINK:
+                command.succeed({"qr_code": self.device.qr_code, "qr_expires_at": self.device.qr_expires_at})
+            else:
+                self._pair_phone(command)
+
+    def _apply_presence_mode(self) -> None:
+        try:
+            self.engine.set_presence(settings.PRESENCE_MODE == "available")
+        except WhatsAppError as error:
+            logger.info("device %s: could not set presence: %s", self.device.pk, error)
+
+    def _auto_read(self, message: base.InboundMessage) -> None:
+        try:
+            self.engine.mark_read(message.chat_jid, message.sender_jid, [message.wa_id], message.timestamp)
+        except WhatsAppError as error:
+            logger.info("device %s: auto read receipt failed: %s", self.device.pk, error)
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def _run_commands(self) -> bool:
+        connected = self.device.status == DeviceStatus.CONNECTED and self.device.connection_state == "open"
+        kinds = None if connected else LIFECYCLE_KINDS
+        commands = DeviceCommand.claim(self.device.pk, kinds=kinds)
+        for command in commands:
+            self._execute(command)
+        if not connected and self.reconnect_at is None and not self.linking \
+                and self.device.status != DeviceStatus.CONNECTED:
+            self._fail_pending_sends(ErrorCode.MESSAGE_NOT_CONNECTED)
+        return bool(commands)
+
+    def _fail_pending_sends(self, error: ErrorCode) -> None:
+        pending = DeviceCommand.objects.filter(device=self.device, state="pending").exclude(kind__in=LIFECYCLE_KINDS)
+        for command in pending:
+            command.fail(error, "The device is not connected to WhatsApp.")
+            if command.message_id:
+                ingest.record_outbound(self.device, command.message, status=DeliveryStatus.FAILED,
+                                       error_code=error.code)
+
+    def _execute(self, command: DeviceCommand) -> None:
+        try:
+            handler = getattr(self, f"_cmd_{command.kind}")
+            handler(command)
+        except WhatsAppError as error:
+            command.fail(error.code, str(error.message), error.details)
+        except Exception as exc:
+            logger.exception("device %s: command %s failed", self.device.pk, command)
+            command.fail(ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+
+    def _cmd_link(self, command: DeviceCommand) -> None:
+        if self.device.status == DeviceStatus.CONNECTED:
+            raise WhatsAppError(ErrorCode.QR_RESET_NOT_ALLOWED, details={"status": self.device.status})
+        self.waiting_for_qr.append(command)
+        self._start_linking()
+
+    def _cmd_pair_phone(self, command: DeviceCommand) -> None:
+        if self.device.status == DeviceStatus.CONNECTED:
+            raise WhatsAppError(ErrorCode.QR_RESET_NOT_ALLOWED, details={"status": self.device.status})
+        if self.linking and self.device.qr_code:
+            self._pair_phone(command)
+        else:
+            self.waiting_for_qr.append(command)
+            self._start_linking()
+
+    def _start_linking(self) -> None:
+        if self.linking:
+            if self.device.qr_code:
+                self._answer_qr_waiters()
+            return
+        if self.engine.has_session():
+            self.engine.logout()  # a new QR means a new link: the old session cannot come back
+        self.linking = True
+        self.device.set_connection_state(ConnectionState.CONNECTING)
+        try:
+            self.engine.connect()
+        except WhatsAppError as error:
+            self._end_linking(error.code)
+
+    def _pair_phone(self, command: DeviceCommand) -> None:
+        try:
+            code = self.engine.pair_phone(command.payload["phone"])
+        except WhatsAppError as error:
+            command.fail(error.code, str(error.message), error.details)
+            return
+        command.succeed({"code": code, "qr_expires_at": self.device.qr_expires_at})
+
+    def _cmd_logout(self, command: DeviceCommand) -> None:
+        self._logout_quietly()
+        self.linking, self.reconnect_at = False, None
+        if self.device.status in (DeviceStatus.CONNECTED, DeviceStatus.QR_GENERATED):
+            self.device.mark_disconnected(None, permanent=False, reason="logout", session_cleared=True)
+        command.succeed({"status": self.device.status})
+
+    def _cmd_send(self, command: DeviceCommand) -> None:
+        message = Message.objects.select_related("chat").get(pk=command.message_id)
+        if message.status != DeliveryStatus.QUEUED:  # already settled before a crash
+            command.succeed({"message_id": message.wa_id, "status": message.status})
+            return
+        outgoing = self._outgoing(message, command.payload)
+        try:
+            result = self._with_one_retry(lambda: self.engine.send(outgoing))
+        except WhatsAppError as error:
+            if error.code in (ErrorCode.MESSAGE_NOT_CONNECTED, ErrorCode.CONNECTION_LOST) and command.attempts < 3:
+                command.requeue()  # the connection dropped: send after the reconnect, same id
+                self._connection_lost(error.code, str(error))
+                return
+            ingest.record_outbound(self.device, message, status=DeliveryStatus.FAILED, error_code=error.code.code)
+            raise
+        if result.wa_id != message.wa_id:
+            Message.objects.filter(pk=message.pk).update(wa_id=result.wa_id)
+            message.wa_id = result.wa_id
+        ingest.record_outbound(self.device, message, status=DeliveryStatus.SENT, timestamp=result.timestamp)
+        command.succeed({"message_id": result.wa_id, "status": "sent", "timestamp": result.timestamp})
+
+    def _with_one_retry(self, operation: Any) -> Any:
+        """Seed 000: a transient WhatsApp failure of a send is retried once."""
+        try:
+            return operation()
+        except WhatsAppError as error:
+            if error.code.category is not Category.TRANSIENT or error.code in (
+                    ErrorCode.MESSAGE_NOT_CONNECTED, ErrorCode.CONNECTION_LOST):
+                raise
+            logger.info("device %s: transient send failure %s, retrying once", self.device.pk, error.code.code)
+            return operation()
+
+    def _outgoing(self, message: Message, payload: dict[str, Any]) -> base.OutgoingMessage:
+        media = None
+        if payload.get("media_path"):
+            media = (Path(settings.MEDIA_ROOT) / payload["media_path"]).read_bytes()
+        content = message.content or {}
+        return base.OutgoingMessage(
+            wa_id=message.wa_id, to_jid=payload["to"], kind=base.Kind(message.type), text=message.body,
+            media=media, mime_type=message.media_mime_type, file_name=message.media_file_name, ptt=message.media_ptt,
+            contact_name=content.get("contact_name", ""), vcard=content.get("vcard", ""),
+            latitude=content.get("latitude"), longitude=content.get("longitude"), address=content.get("address", ""),
+            poll_options=tuple(content.get("poll_options", ())), quoted_wa_id=message.quoted_wa_id,
+        )
+
+    def _cmd_react(self, command: DeviceCommand) -> None:
+        p = command.payload
+        result = self.engine.react(p["chat_jid"], p["target_wa_id"], p.get("target_sender_jid", ""), p["emoji"],
+                                   wa_id=p["wa_id"])
+        command.succeed(to_jsonable(result))
+
+    def _cmd_edit(self, command: DeviceCommand) -> None:
+        p = command.payload
+        command.succeed(to_jsonable(self.engine.edit(p["chat_jid"], p["target_wa_id"], p["text"], wa_id=p["wa_id"])))
+
+    def _cmd_revoke(self, command: DeviceCommand) -> None:
+        p = command.payload
+        result = self.engine.revoke(p["chat_jid"], p["target_wa_id"], p.get("target_sender_jid", ""),
+                                    wa_id=p["wa_id"])
+        command.succeed(to_jsonable(result))
+
+    def _cmd_mark_read(self, command: DeviceCommand) -> None:
+        from django.utils.dateparse import parse_datetime
+
+        p = command.payload
+        self.engine.mark_read(p["chat_jid"], p["sender_jid"], list(p["wa_ids"]), parse_datetime(p["timestamp"]))
+        command.succeed({})
+
+    def _cmd_call(self, command: DeviceCommand) -> None:
+        method = command.payload.get("method", "")
+        if method not in CALLABLE:
+            raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"unknown device operation {method!r}")
+        result = getattr(self.engine, method)(**command.payload.get("args", {}))
+        command.succeed({"value": to_jsonable(result)})

@@ -1,0 +1,87 @@
+"""Device lifecycle use cases: create, link by QR, pair by phone, disconnect, destroy."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from whatsapp.errors import ErrorCode, WhatsAppError
+from whatsapp.models import (
+    App,
+    CommandKind,
+    CommandState,
+    ConnectionState,
+    Device,
+    DeviceCommand,
+    DeviceStatus,
+)
+from whatsapp.phones import normalize_phone
+from whatsapp.services.commands import await_command
+
+# How long linking may take to produce its first QR or pairing code (a runner must start first).
+LINK_TIMEOUT_S = 30.0
+LOGOUT_TIMEOUT_S = 15.0
+
+
+def create_device(app: App, name: str, *, wait_s: float = LINK_TIMEOUT_S) -> Device:
+    """A new device with its first QR code (``status: qr_generated``)."""
+    device = Device.create(app, name)
+    return link_device(device, wait_s=wait_s)
+
+
+def link_device(device: Device, *, wait_s: float = LINK_TIMEOUT_S) -> Device:
+    """Start QR linking and return the device once its first QR is recorded.
+
+    Refused with ``QR_RESET_NOT_ALLOWED`` while a QR is valid or a session is active, and with
+    ``DEVICE_DESTROYED`` for a destroyed device.
+    """
+    device.refresh_from_db()
+    device.ensure_qr_reset_allowed()
+    command = DeviceCommand.enqueue(device.pk, CommandKind.LINK, timeout_s=wait_s)
+    await_command(command, wait_s + 1)
+    device.refresh_from_db()
+    return device
+
+
+def pair_device(device: Device, phone: str, *, wait_s: float = LINK_TIMEOUT_S) -> str:
+    """The 8-character pairing code to type on the phone (WhatsApp → Linked devices → Link with
+    phone number). The QR stays valid as a fallback."""
+    digits = normalize_phone(phone)
+    device.refresh_from_db()
+    device.ensure_alive()
+    if device.status == DeviceStatus.CONNECTED:
+        raise WhatsAppError(ErrorCode.QR_RESET_NOT_ALLOWED, "The device is already linked; disconnect it first.",
+                            details={"status": device.status})
+    command = DeviceCommand.enqueue(device.pk, CommandKind.PAIR_PHONE, {"phone": digits}, timeout_s=wait_s)
+    return await_command(command, wait_s + 1)["code"]
+
+
+def disconnect_device(device: Device, *, wait_s: float = LOGOUT_TIMEOUT_S) -> Device:
+    """Log the device out of WhatsApp and forget the session; history and settings stay."""
+    device.refresh_from_db()
+    device.ensure_alive()
+    if device.status in (DeviceStatus.CONNECTED, DeviceStatus.QR_GENERATED):
+        command = DeviceCommand.enqueue(device.pk, CommandKind.LOGOUT, timeout_s=wait_s)
+        await_command(command, wait_s + 1)
+    device.refresh_from_db()
+    return device
+
+
+def destroy_device(device: Device) -> Device:
+    """Terminal. The runner holding the device logs out of WhatsApp and stops when it sees this."""
+    device.refresh_from_db()
+    device.destroy()
+    return device
+
+
+def devices_to_run() -> QuerySet[Device]:
+    """The devices a runner should hold now (the fleet's reconciliation rule): those with work
+    queued, those linking (a QR window open), and connected ones — which is how every connected
+    device comes back after a restart of any process."""
+    busy = DeviceCommand.objects.filter(state__in=(CommandState.PENDING, CommandState.RUNNING)).values("device_id")
+    linking = Q(status=DeviceStatus.QR_GENERATED, qr_expires_at__gt=timezone.now())
+    connected = Q(status=DeviceStatus.CONNECTED)
+    if not settings.AUTO_CONNECT_ON_STARTUP:
+        connected &= ~Q(connection_state=ConnectionState.CLOSED)
+    return Device.objects.exclude(status=DeviceStatus.DESTROYED).filter(Q(pk__in=busy) | linking | connected)

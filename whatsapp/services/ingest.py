@@ -1,0 +1,205 @@
+"""Storing what WhatsApp reports: messages (live and history), receipts, reactions, edits,
+revokes, presence and identities — each idempotent, each appended to the device's event log.
+
+The runner calls these with the engine port's value types; nothing here knows which engine sent
+them. A message is stored once per device and WhatsApp id, so a redelivered event or a history
+batch overlapping live traffic never duplicates it or counts it twice as unread.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from whatsapp import jids
+from whatsapp.engine.base import (
+    ChatPresenceChanged,
+    InboundMessage,
+    MessageEdited,
+    MessageRevoked,
+    PresenceChanged,
+    ReactionReceived,
+    ReceiptReceived,
+)
+from whatsapp.models import (
+    Chat,
+    Contact,
+    DeliveryStatus,
+    Device,
+    DeviceEvent,
+    Direction,
+    EventType,
+    Message,
+    Reaction,
+)
+from whatsapp.services.payloads import message_payload
+
+PREVIEW_CHARS = 120
+
+RECEIPT_STATUS = {"delivered": DeliveryStatus.DELIVERED, "read": DeliveryStatus.READ, "played": DeliveryStatus.READ}
+
+
+def chat_for(device: Device, jid: str, *, name: str = "") -> Chat:
+    """The device's chat with ``jid`` (created when first seen), linked to its contact."""
+    jid = jids.normalize(jid)
+    chat = Chat.objects.filter(device=device, jid=jid).first()
+    if chat is not None:
+        return chat
+    contact = None
+    if jids.is_phone(jid) or jids.is_lid(jid):
+        contact = Contact.for_jid(device.pk, jid)
+    try:
+        with transaction.atomic():
+            return Chat.objects.create(device=device, jid=jid, kind=Chat.kind_of(jid), name=name, contact=contact)
+    except IntegrityError:  # created concurrently
+        return Chat.objects.get(device=device, jid=jid)
+
+
+def link_identity(device: Device, phone_jid: str, lid: str) -> Contact:
+    return Contact.link_twins(device.pk, phone_jid, lid)
+
+
+def _preview(message: InboundMessage) -> str:
+    text = message.text or (f"[{message.kind}]" if message.kind != "text" else "")
+    return text[:PREVIEW_CHARS]
+
+
+def ingest_message(device: Device, message: InboundMessage, *, from_history: bool = False) -> Message | None:
+    """Store an inbound (or own-phone) message once. Returns it, or None when already stored."""
+    if message.sender_phone_jid and message.sender_lid:
+        link_identity(device, message.sender_phone_jid, message.sender_lid)
+    sender = message.sender_jid
+    if sender and not message.is_group and (jids.is_phone(sender) or jids.is_lid(sender)) and message.push_name:
+        contact = Contact.for_jid(device.pk, sender)
+        if contact.push_name != message.push_name:
+            contact.push_name = message.push_name
+            contact.save(update_fields=["push_name", "updated_at"])
+    with transaction.atomic():
+        chat = chat_for(device, message.chat_jid)
+        if Message.objects.filter(device=device, wa_id=message.wa_id).exists():
+            return None
+        media = message.media
+        stored = Message.objects.create(
+            device=device, chat=chat, wa_id=message.wa_id,
+            direction=Direction.OUTBOUND if message.from_me else Direction.INBOUND,
+            type=str(message.kind), from_me=message.from_me,
+            sender_jid=message.sender_jid, sender_phone_jid=message.sender_phone_jid, sender_lid=message.sender_lid,
+            sender_name=message.push_name, body=message.text, quoted_wa_id=message.quoted_wa_id,
+            content=dict(message.content),
+            media_mime_type=media.mime_type if media else "", media_file_name=media.file_name if media else "",
+            media_size=media.size if media else None, media_sha256=media.sha256 if media else "",
+            media_duration_s=media.duration_s if media else None, media_ptt=media.ptt if media else False,
+            media_info=dict(media.locator) if media else {},
+            status=DeliveryStatus.SENT if message.from_me else "",
+            timestamp=message.timestamp, from_history=from_history,
+        )
+        _touch_chat(chat, stored, unread=not message.from_me and not from_history)
+        if stored.timestamp and (device.last_message_at is None or stored.timestamp > device.last_message_at):
+            Device.objects.filter(pk=device.pk).update(last_message_at=stored.timestamp)
+        DeviceEvent.append(device.pk, EventType.MESSAGE, message_payload(stored))
+    return stored
+
+
+def _touch_chat(chat: Chat, message: Message, *, unread: bool) -> None:
+    """Move the chat's preview forward (never back to an older message) and count unread."""
+    changes: dict[str, Any] = {}
+    if chat.last_message_at is None or message.timestamp >= chat.last_message_at:
+        changes["last_message_at"] = message.timestamp
+        changes["last_message_preview"] = (message.body or f"[{message.type}]")[:PREVIEW_CHARS]
+    if unread:
+        changes["unread_count"] = F("unread_count") + 1
+    if changes:
+        Chat.objects.filter(pk=chat.pk).update(**changes)
+
+
+def ingest_history(device: Device, messages: tuple[InboundMessage, ...] | list[InboundMessage]) -> int:
+    """Store a history-sync batch; returns how many messages were new."""
+    return sum(1 for message in messages if ingest_message(device, message, from_history=True) is not None)
+
+
+def record_outbound(device: Device, message: Message, *, status: str, timestamp: datetime | None = None,
+                    error_code: str = "") -> None:
+    """The runner's verdict on a send: ``sent`` (with WhatsApp's time) or ``failed`` with a code."""
+    with transaction.atomic():
+        updates: dict[str, Any] = {"status": status, "error_code": error_code}
+        if status == DeliveryStatus.SENT:
+            updates["sent_at"] = timestamp
+            if timestamp:
+                updates["timestamp"] = timestamp
+        Message.objects.filter(pk=message.pk).update(**updates)
+        message.refresh_from_db()
+        if status == DeliveryStatus.SENT:
+            _touch_chat(message.chat, message, unread=False)
+        DeviceEvent.append(device.pk, EventType.MESSAGE, message_payload(message))
+
+
+def ingest_receipt(device: Device, receipt: ReceiptReceived) -> int:
+    """Advance outbound messages' status (never backwards). Returns how many changed."""
+    status = RECEIPT_STATUS[str(receipt.status)]
+    field = "read_at" if status == DeliveryStatus.READ else "delivered_at"
+    changed = []
+    with transaction.atomic():
+        for message in Message.objects.select_for_update().filter(device=device, wa_id__in=receipt.wa_ids,
+                                                                  direction=Direction.OUTBOUND):
+            if message.can_advance_to(status):
+                message.status = status
+                setattr(message, field, receipt.timestamp)
+                message.save(update_fields=["status", field])
+                changed.append(message.wa_id)
+        if changed:
+            DeviceEvent.append(device.pk, EventType.RECEIPT, {
+                "message_ids": changed, "chat_jid": receipt.chat_jid, "sender_jid": receipt.sender_jid,
+                "status": str(receipt.status), "timestamp": receipt.timestamp,
+            })
+    return len(changed)
+
+
+def ingest_reaction(device: Device, reaction: ReactionReceived) -> None:
+    with transaction.atomic():
+        target = Message.objects.filter(device=device, wa_id=reaction.target_wa_id).first()
+        if target is not None:
+            if reaction.emoji:
+                Reaction.objects.update_or_create(message=target, sender_jid=reaction.sender_jid,
+                                                  defaults={"emoji": reaction.emoji, "timestamp": reaction.timestamp})
+            else:
+                Reaction.objects.filter(message=target, sender_jid=reaction.sender_jid).delete()
+        DeviceEvent.append(device.pk, EventType.REACTION, {
+            "message_id": reaction.target_wa_id, "chat_jid": reaction.chat_jid, "sender_jid": reaction.sender_jid,
+            "emoji": reaction.emoji, "removed": not reaction.emoji, "is_from_me": reaction.from_me,
+            "timestamp": reaction.timestamp,
+        })
+
+
+def ingest_edit(device: Device, edit: MessageEdited) -> None:
+    with transaction.atomic():
+        Message.objects.filter(device=device, wa_id=edit.target_wa_id).update(body=edit.text,
+                                                                              edited_at=edit.timestamp)
+        DeviceEvent.append(device.pk, EventType.MESSAGE_EDITED, {
+            "message_id": edit.target_wa_id, "chat_jid": edit.chat_jid, "sender_jid": edit.sender_jid,
+            "text": edit.text, "is_from_me": edit.from_me, "timestamp": edit.timestamp,
+        })
+
+
+def ingest_revoke(device: Device, revoke: MessageRevoked) -> None:
+    with transaction.atomic():
+        Message.objects.filter(device=device, wa_id=revoke.target_wa_id).update(revoked_at=revoke.timestamp)
+        DeviceEvent.append(device.pk, EventType.MESSAGE_REVOKED, {
+            "message_id": revoke.target_wa_id, "chat_jid": revoke.chat_jid, "sender_jid": revoke.sender_jid,
+            "is_from_me": revoke.from_me, "timestamp": revoke.timestamp,
+        })
+
+
+def ingest_presence(device: Device, presence: PresenceChanged) -> None:
+    DeviceEvent.append(device.pk, EventType.PRESENCE, {
+        "jid": presence.jid, "status": "online" if presence.available else "offline",
+        "last_seen": presence.last_seen,
+    })
+
+
+def ingest_chat_presence(device: Device, presence: ChatPresenceChanged) -> None:
+    DeviceEvent.append(device.pk, EventType.CHAT_PRESENCE, {
+        "chat_jid": presence.chat_jid, "sender_jid": presence.sender_jid, "state": str(presence.state),
+    })
