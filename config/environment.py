@@ -121,6 +121,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RECONNECT_DELAYS_SEC", "list", ["5", "10", "20", "40", "80"], "Delays before each reconnect "
              "attempt after a transient drop (seed 000); after the last one the device is `disconnected`.",
              G_WA),
+    Variable("FLEET_LEASE_TTL_SEC", "int", 20, "How long a fleet's hold on a device lasts without renewal; "
+             "after a fleet dies, others take its devices over once this has passed.", G_WA, minimum=2),
     Variable("AUTO_DOWNLOAD_MEDIA", "bool", False, "Download inbound media as it arrives instead of on "
              "demand.", G_WA),
     # --- policies and limits ----------------------------------------------------------------

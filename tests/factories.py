@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
+from django.utils import timezone
+
 from approvals.models import Approval
-from whatsapp.models import App, Chat, Contact, Device, Direction, Message, Tenant
+from whatsapp.engine.base import InboundMessage
+from whatsapp.models import App, Chat, Contact, Device, DeviceCommand, Direction, Message, Tenant
 
 _counter = itertools.count(1)
 
@@ -61,3 +69,77 @@ def make_message(device: Device, chat: Chat | None = None, wa_id: str | None = N
 def make_approval(device: Device, recipient_jid: str = "15551234567@s.whatsapp.net", **fields: Any) -> Approval:
     fields.setdefault("action", "Deploy to production")
     return Approval.objects.create(device=device, recipient_jid=recipient_jid, **fields)
+
+
+def make_linking_device(app: App | None = None, name: str | None = None, *, window_s: float = 160) -> Device:
+    """A device showing a QR code whose window ends ``window_s`` from now (negative: already over)."""
+    device = make_device(app, name)
+    device.record_qr(f"QR-{_next()}", timezone.now() + timedelta(seconds=window_s))
+    return device
+
+
+def connected_device(app: App | None = None, name: str | None = None,
+                     phone_jid: str = "15550001111@s.whatsapp.net", lid: str = "") -> Device:
+    """A device in ``connected`` / ``open`` state, as ``Device.mark_connected`` leaves it."""
+    device = make_connected_device(app, name, phone_jid=phone_jid, lid=lid)
+    device.refresh_from_db()
+    return device
+
+
+def make_inbound(chat_jid: str = "15551234567@s.whatsapp.net", *, wa_id: str | None = None,
+                 sender_jid: str | None = None, timestamp: datetime | None = None, **fields: Any) -> InboundMessage:
+    """An engine ``InboundMessage`` (unique id, sent now by the chat's person unless told otherwise)."""
+    return InboundMessage(
+        wa_id=wa_id or f"IN{_next():08d}", chat_jid=chat_jid,
+        sender_jid=chat_jid if sender_jid is None else sender_jid,
+        timestamp=timestamp or timezone.now(), **fields,
+    )
+
+
+class RunnerSide:
+    """The runner half of request/reply through the database, in a thread: after ``delay_s`` it
+    claims the device's pending commands and hands each to ``answer`` (which succeeds or fails it).
+    Use as a context manager; leaving it joins the thread and re-raises what went wrong there."""
+
+    def __init__(self, device_id: Any, answer: Callable[[DeviceCommand], None], *, delay_s: float = 0.05,
+                 give_up_s: float = 10.0) -> None:
+        self.device_id, self.answer, self.delay_s, self.give_up_s = device_id, answer, delay_s, give_up_s
+        self.handled: list[DeviceCommand] = []
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._work, daemon=True)
+
+    @staticmethod
+    def _dirty_reads(on: bool) -> None:
+        """The SQLite test database is in memory with a shared cache, where a read that meets the other
+        thread's write fails at once with "database table is locked" (no busy timeout). The waiting
+        side only reads, so its reads skip the table locks while the runner side works."""
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA read_uncommitted = {int(on)}")
+
+    def _work(self) -> None:
+        try:
+            time.sleep(self.delay_s)
+            give_up_at = time.monotonic() + self.give_up_s
+            while not self.handled and time.monotonic() < give_up_at:
+                for command in DeviceCommand.claim(self.device_id):
+                    self.answer(command)
+                    self.handled.append(command)
+                if not self.handled:
+                    time.sleep(0.01)
+        except BaseException as exc:  # reported to the test's thread
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> RunnerSide:
+        self._dirty_reads(True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.join(timeout=self.give_up_s + 5)
+        self._dirty_reads(False)
+        assert not self._thread.is_alive(), "the runner side hung"
+        if self.errors:
+            raise self.errors[0]

@@ -99,15 +99,22 @@ class DeviceCommand(models.Model):
     @classmethod
     def recover_interrupted(cls, device_id: Any) -> tuple[int, int]:
         """After a runner crash: commands it was running are retried when that is safe (and not
-        tried too often), failed otherwise. Returns (requeued, failed)."""
-        running = cls.objects.filter(device_id=device_id, state=CommandState.RUNNING)
+        tried too often), failed otherwise — a failed send fails its message too, so no message
+        stays queued with nothing left to send it. Returns (requeued, failed)."""
+        from whatsapp.models.messages import DeliveryStatus, Message
+
         now = timezone.now()
-        failed = running.exclude(kind__in=RETRYABLE_AFTER_CRASH) | running.filter(attempts__gte=MAX_ATTEMPTS)
-        failed_ids = list(failed.values_list("id", flat=True))
-        cls.objects.filter(id__in=failed_ids).update(
-            state=CommandState.FAILED, error_code=ErrorCode.CONNECTION_LOST.code,
-            error_message="The device runner stopped while executing this command.", finished_at=now)
-        requeued = running.exclude(id__in=failed_ids).update(state=CommandState.PENDING)
+        with transaction.atomic():
+            running = cls.objects.filter(device_id=device_id, state=CommandState.RUNNING)
+            unsafe = running.exclude(kind__in=RETRYABLE_AFTER_CRASH) | running.filter(attempts__gte=MAX_ATTEMPTS)
+            failed = list(unsafe.values_list("id", "message_id"))
+            failed_ids = [pk for pk, _ in failed]
+            cls.objects.filter(id__in=failed_ids).update(
+                state=CommandState.FAILED, error_code=ErrorCode.CONNECTION_LOST.code,
+                error_message="The device runner stopped while executing this command.", finished_at=now)
+            Message.objects.filter(pk__in=[m for _, m in failed if m], status=DeliveryStatus.QUEUED).update(
+                status=DeliveryStatus.FAILED, error_code=ErrorCode.CONNECTION_LOST.code)
+            requeued = running.exclude(id__in=failed_ids).update(state=CommandState.PENDING)
         return requeued, len(failed_ids)
 
     def succeed(self, result: dict[str, Any] | None = None) -> None:
@@ -160,9 +167,10 @@ class DeviceLease(models.Model):
     @classmethod
     def renew_all(cls, holder: str, device_ids: list[Any], ttl_s: float) -> set[str]:
         """Extend our leases; returns the ids (as str) still ours."""
+        # A lease of ours that lapsed but was not taken over is still ours: renew it too (acquire()
+        # would hand it back anyway), so what we report kept is exactly what is held.
         now = timezone.now()
-        cls.objects.filter(holder=holder, device_id__in=device_ids, expires_at__gte=now).update(
-            expires_at=now + timedelta(seconds=ttl_s))
+        cls.objects.filter(holder=holder, device_id__in=device_ids).update(expires_at=now + timedelta(seconds=ttl_s))
         return {str(d) for d in cls.objects.filter(holder=holder, device_id__in=device_ids)
                 .values_list("device_id", flat=True)}
 

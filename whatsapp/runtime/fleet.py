@@ -29,7 +29,6 @@ from whatsapp.services.devices import devices_to_run
 
 logger = logging.getLogger("whatsapp.fleet")
 
-LEASE_TTL_S = 20.0
 RECONCILE_INTERVAL_S = 1.0
 STOP_GRACE_S = 10.0
 MAX_BACKOFF_S = 30.0
@@ -92,7 +91,7 @@ class Fleet:
         now = time.monotonic()
         self._reap(now)
         running = [device_id for device_id, runner in self.runners.items() if runner.alive]
-        kept = DeviceLease.renew_all(self.holder, running, LEASE_TTL_S) if running else set()
+        kept = DeviceLease.renew_all(self.holder, running, settings.FLEET_LEASE_TTL_SEC) if running else set()
         for device_id in set(running) - kept:
             logger.warning("%s: lost the lease of %s; stopping its runner", self.holder, device_id)
             self._terminate(self.runners[device_id])
@@ -103,7 +102,7 @@ class Fleet:
                 continue
             if self.capacity is not None and sum(r.alive for r in self.runners.values()) >= self.capacity:
                 break
-            if DeviceLease.acquire(device_id, self.holder, LEASE_TTL_S):
+            if DeviceLease.acquire(device_id, self.holder, settings.FLEET_LEASE_TTL_SEC):
                 self._spawn(runner or RunnerProcess(device_id))
         ProcessHeartbeat.beat(f"fleet:{self.holder}")
 

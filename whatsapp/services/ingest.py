@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from whatsapp import jids
 from whatsapp.engine.base import (
@@ -97,8 +97,10 @@ def ingest_message(device: Device, message: InboundMessage, *, from_history: boo
             timestamp=message.timestamp, from_history=from_history,
         )
         _touch_chat(chat, stored, unread=not message.from_me and not from_history)
-        if stored.timestamp and (device.last_message_at is None or stored.timestamp > device.last_message_at):
-            Device.objects.filter(pk=device.pk).update(last_message_at=stored.timestamp)
+        # Decided by the database: this instance may be stale (the runner keeps one for hours).
+        Device.objects.filter(pk=device.pk).filter(
+            Q(last_message_at__isnull=True) | Q(last_message_at__lt=stored.timestamp)
+        ).update(last_message_at=stored.timestamp)
         DeviceEvent.append(device.pk, EventType.MESSAGE, message_payload(stored))
     return stored
 
