@@ -1,0 +1,350 @@
+"""``SimulatorEngine``: the engine port implemented against the simulated network.
+
+It lives inside a device runner. Its connection, QR window and timers are in memory (like a real
+client's socket); everything another process must see — session keys, what was sent, the QR on
+screen, pending faults, the world — is in the database (:mod:`.models`). A poller thread applies what
+the phone does (``simulate …`` writes :class:`PhoneAction` rows) and a scheduler thread runs the timed
+parts (QR rotation, receipts, delayed ``Connected``). Every duration is WhatsApp's, multiplied by the
+time scale (``SIMULATOR_TIME_SCALE`` or ``options["time_scale"]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from whatsapp import jids
+from whatsapp.engine.base import (
+    PERMANENT_REASONS,
+    Connected,
+    ConnectionLost,
+    Engine,
+    EngineConfig,
+    EngineEvent,
+    EventSink,
+    IdentityLinked,
+    LoggedOut,
+    TemporarilyBanned,
+)
+from whatsapp.engine.simulator import network, world
+from whatsapp.engine.simulator.clock import Scheduler
+from whatsapp.engine.simulator.db import retrying
+from whatsapp.engine.simulator.groups import GroupsMixin
+from whatsapp.engine.simulator.linking import LinkingMixin
+from whatsapp.engine.simulator.messaging import MessagingMixin
+from whatsapp.engine.simulator.models import NetworkRecord, SimDeviceState, SimSession
+from whatsapp.engine.simulator.phone import PhoneMixin
+from whatsapp.errors import ErrorCode, WhatsAppError
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.05  # real time: how soon the phone's actions are picked up
+RESUME_DELAY_S = 0.5  # WhatsApp time from connect() to Connected with a stored session
+ACK_TIMEOUT_S = 75.0  # whatsmeow's default message/IQ response timeout
+# Sessions whatsmeow keeps on these permanent events (StreamReplaced, ClientOutdated: "Store deleted: no").
+KEEPS_SESSION = frozenset({"replaced", "client_outdated"})
+TEMP_BAN_REASONS = {101: "sent_to_too_many_people", 102: "blocked_by_users", 103: "created_too_many_groups",
+                    104: "sent_too_many_same_message", 106: "broadcast_list"}
+
+
+class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Engine):
+    """A faithful fake WhatsApp client for one device (see the module docstring)."""
+
+    name = "simulator"
+
+    def __init__(self, config: EngineConfig, sink: EventSink) -> None:
+        super().__init__(config, sink)
+        self.device_id = str(uuid.UUID(str(config.device_id)))
+        self.scale = float(config.options.get("time_scale", settings.SIMULATOR_TIME_SCALE))
+        # Real seconds between looks at the phone's actions (benchmarks with many devices may raise it).
+        self.poll_interval = float(config.options.get("poll_interval_s", POLL_INTERVAL_S))
+        self._lock = threading.RLock()
+        self._closed = False
+        self._socket = False  # a connection exists (linking, resuming or logged in)
+        self._connected = False  # logged in and up
+        self._conn_gen = 0  # bumped by every connect/disconnect; stale timers check it
+        self._account: tuple[str, str, str] = ("", "", "")  # phone JID, LID, push name while connected
+        self._held_events: list[EngineEvent] = []  # receipts due while offline, delivered on Connected
+        self._revealed: set[tuple[str, str]] = set()
+        self._init_linking()
+        world.ensure_world()
+        self._clock = Scheduler(f"sim-clock-{self.device_id[:8]}")
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name=f"sim-poll-{self.device_id[:8]}", daemon=True)
+        self._poller.start()
+
+    # --- time ----------------------------------------------------------------------------------
+
+    def scaled(self, seconds: float) -> float:
+        """Real seconds for a WhatsApp duration."""
+        return seconds * self.scale
+
+    def later(self, seconds: float, fn: Any, *args: Any) -> Any:
+        """Run ``fn`` after a WhatsApp duration (scaled)."""
+        return self._clock.call_later(self.scaled(seconds), fn, *args)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise WhatsAppError(ErrorCode.CONNECTION_LOST, "the engine is closed")
+            if self._socket:
+                return  # already connecting, linking or connected
+            self._conn_gen += 1
+            gen = self._conn_gen
+            self._socket = True
+        network.clear_faults(self.device_id, ("silent",))  # a fresh socket is alive again
+        ban = network.active_fault(self.device_id, network.TEMP_BAN)
+        if ban is not None:  # <failure reason=402> on every connect while the ban lasts
+            remaining = max(0.0, (ban.until - timezone.now()).total_seconds()) if ban.until else None
+            self._clock.call_later(0, self._refuse_temp_banned, gen, remaining, ban.detail.get("reason", ""))
+            return
+        if network.take_fault(self.device_id, (network.CONNECT_DROP,)) is not None:
+            self.later(RESUME_DELAY_S, self._drop, gen, "connect attempt dropped (simulated fault)")
+            return
+        session = self._session()
+        if session is not None:
+            self.later(RESUME_DELAY_S, self._go_online, gen)
+        else:
+            self._start_linking(gen)
+
+    def disconnect(self) -> None:
+        with self._lock:
+            self._conn_gen += 1
+            self._stop_linking()
+            self._socket = self._connected = False
+        self._save_state()
+
+    def logout(self) -> None:
+        with self._lock:
+            was_connected = self._connected
+            account = self._account
+        if was_connected:  # the remove-companion-device IQ reaches WhatsApp
+            self._record("logout", "", {"phone_jid": account[0]})
+        self.disconnect()
+        retrying(lambda: SimSession.objects.filter(device_id=self.device_id).delete())
+
+    def is_connected(self) -> bool:
+        with self._lock:
+            return self._socket and self._connected
+
+    def probe(self, timeout_s: float) -> None:
+        if not self.is_connected():
+            raise WhatsAppError(ErrorCode.HEALTH_CHECK_FAILED, "not connected", details={"reason": "not_connected"})
+        if self._silent():
+            time.sleep(max(0.0, timeout_s))  # a dead socket never answers the ping
+            raise WhatsAppError(ErrorCode.HEALTH_CHECK_FAILED,
+                                f"no answer to the keepalive ping within {timeout_s:g} s",
+                                details={"reason": "health_check_timeout"})
+
+    def has_session(self) -> bool:
+        return self._session() is not None
+
+    def close(self) -> None:
+        self.disconnect()
+        with self._lock:
+            self._closed = True
+        self._stop.set()
+        self._clock.stop()
+        if threading.current_thread() is not self._poller:
+            self._poller.join(5)
+
+    # --- state helpers ------------------------------------------------------------------------
+
+    def _session(self) -> SimSession | None:
+        def work() -> SimSession | None:
+            query = SimSession.objects.filter(device_id=self.device_id)
+            if self._session_jid:
+                try:
+                    query = query.filter(phone_jid=jids.normalize(self._session_jid))
+                except ValueError:
+                    return None
+            return query.first()
+
+        return retrying(work, atomic=False)
+
+    def _silent(self) -> bool:
+        return network.active_fault(self.device_id, "silent") is not None
+
+    def _online(self) -> bool:
+        """Connected and the socket really alive: what decides whether the network delivers now."""
+        return self.is_connected() and not self._silent()
+
+    def _me(self) -> tuple[str, str, str]:
+        with self._lock:
+            return self._account
+
+    def _save_state(self, **fields: Any) -> None:
+        """Publish what the phone can see of this device (``simulate status``, scan checks)."""
+        with self._lock:
+            values: dict[str, Any] = {"connected": self._connected, **self._linking_state(), **fields}
+        retrying(lambda: SimDeviceState.objects.update_or_create(device_id=self.device_id, defaults=values))
+
+    def _go_online(self, gen: int) -> None:
+        session = self._session()
+        with self._lock:
+            if gen != self._conn_gen or not self._socket:
+                return
+            if session is None:  # the keys vanished meanwhile (logged out elsewhere)
+                self._socket = False
+                return
+            self._connected = True
+            self._account = (session.phone_jid, session.lid, session.push_name)
+            held, self._held_events = self._held_events, []
+        self._save_state()
+        self.sink(Connected(phone_jid=session.phone_jid, lid=session.lid, push_name=session.push_name))
+        for event in held:
+            self.sink(event)
+
+    def _drop(self, gen: int | None, detail: str, error: ErrorCode = ErrorCode.CONNECTION_LOST) -> None:
+        """The socket closed unexpectedly (``Disconnected``): transient, the session stays."""
+        with self._lock:
+            if gen is not None and gen != self._conn_gen:
+                return
+            self._conn_gen += 1
+            self._stop_linking()
+            self._socket = self._connected = False
+        self._save_state()
+        self.sink(ConnectionLost(error=error, detail=detail))
+
+    def _refuse_temp_banned(self, gen: int, remaining_s: float | None, reason: str) -> None:
+        with self._lock:
+            if gen != self._conn_gen:
+                return
+            self._socket = self._connected = False
+        self._save_state()
+        expires = math.ceil(remaining_s) if remaining_s is not None else None
+        self.sink(TemporarilyBanned(expires_in_s=expires, reason=reason))
+
+    def _end_session(self, reason: str, detail: str = "") -> None:
+        """A permanent disconnect: the connection ends and, unless whatsmeow keeps the store for this
+        reason, the session keys are deleted before the event is reported."""
+        with self._lock:
+            self._conn_gen += 1
+            self._stop_linking()
+            self._socket = self._connected = False
+        if reason not in KEEPS_SESSION:
+            retrying(lambda: SimSession.objects.filter(device_id=self.device_id).delete())
+        self._save_state()
+        self.sink(LoggedOut(reason=reason, error=PERMANENT_REASONS[reason], detail=detail))
+
+    def emit_when_online(self, event: EngineEvent) -> None:
+        """Deliver now if connected, else when the device next connects (WhatsApp holds it)."""
+        with self._lock:
+            if not (self._socket and self._connected):
+                self._held_events.append(event)
+                return
+        self.sink(event)
+
+    def reveal(self, phone_jid: str, lid: str) -> None:
+        """Report a phone↔LID pair the network just disclosed (once per engine)."""
+        if not phone_jid or not lid:
+            return
+        with self._lock:
+            if (phone_jid, lid) in self._revealed:
+                return
+            self._revealed.add((phone_jid, lid))
+        self.sink(IdentityLinked(phone_jid=phone_jid, lid=lid))
+
+    def _record(self, kind: str, wa_id: str, payload: dict[str, Any], chat_jid: str = "") -> NetworkRecord:
+        return retrying(lambda: NetworkRecord.objects.create(
+            device_id=self.device_id, kind=kind, wa_id=wa_id, chat_jid=chat_jid, payload=payload))
+
+    # --- network round trips and their faults -------------------------------------------------
+
+    def require_online(self, operation: str) -> None:
+        """The checks every request to WhatsApp goes through: logged in, socket alive, no timeout fault."""
+        if not self.is_connected():
+            raise WhatsAppError(ErrorCode.MESSAGE_NOT_CONNECTED, details={"operation": operation})
+        if self._silent():
+            time.sleep(self.scaled(ACK_TIMEOUT_S))
+            raise WhatsAppError(ErrorCode.CONNECTION_TIMEOUT, f"{operation}: info query timed out",
+                                details={"operation": operation})
+        fault = network.take_fault(self.device_id, ("timeout",))
+        if fault is not None:
+            time.sleep(self.scaled(fault.seconds if fault.seconds is not None else ACK_TIMEOUT_S))
+            raise WhatsAppError(ErrorCode.CONNECTION_TIMEOUT, f"{operation}: timed out waiting for WhatsApp "
+                                "(simulated fault)", details={"operation": operation})
+
+    # --- the phone's actions ------------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        try:
+            while not self._stop.wait(self.poll_interval):
+                try:
+                    self._poll_once()
+                except Exception:
+                    log.exception("simulator poller for %s failed", self.device_id)
+        finally:
+            connection.close()
+
+    def _poll_once(self) -> None:
+        while not self._stop.is_set():
+            action = network.claim_next(self.device_id, include_deferred=self._online())
+            if action is None:
+                return
+            self.handle_action(action)
+
+    def handle_action(self, action: Any) -> None:
+        """Apply one claimed action. Whether the device is online is decided now, after the claim: a
+        disconnect between the claim and here must hold a delivery, not deliver it."""
+        online = self._online()
+        handler = getattr(self, f"_act_{action.action.replace('-', '_')}", None)
+        if handler is None:
+            network.finish(action, error=ValueError(f"unknown action {action.action!r}"))
+            return
+        if action.action in self.DELIVERIES and not online:
+            network.finish(action, {"held": True, "detail": "the device is offline; WhatsApp delivers this "
+                                    "when it reconnects"}, deferred=True)
+            return
+        if action.action in self.EPHEMERAL and not online:
+            network.finish(action, {"delivered": False, "detail": "the device is offline"})
+            return
+        try:
+            result = handler(action.payload)
+        except Exception as exc:
+            if not isinstance(exc, (WhatsAppError, ValueError, LookupError)):
+                log.exception("simulated action %s failed", action.action)
+            network.finish(action, error=exc)
+        else:
+            network.finish(action, result)
+
+    def _act_fault(self, payload: dict[str, Any]) -> dict[str, Any]:
+        kind = payload["kind"]
+        if kind == "drop":
+            count = int(payload.get("count") or 0)
+            if count:
+                network.store_fault(self.device_id, network.CONNECT_DROP, count=count)
+            self._drop(None, "connection dropped (simulated fault)")
+            return {"fault": kind, "connect_attempts_to_drop": count}
+        if kind == "ban":
+            self._end_session("banned", "account banned (simulated fault)")
+            return {"fault": kind}
+        if kind == "logout":
+            reason = payload.get("reason") or "logged_out"
+            if reason not in PERMANENT_REASONS:
+                raise ValueError(f"unknown logout reason {reason!r}; one of {', '.join(PERMANENT_REASONS)}")
+            self._end_session(reason, f"{reason} (simulated fault)")
+            return {"fault": kind, "reason": reason, "session_kept": reason in KEEPS_SESSION}
+        if kind == "temp-ban":
+            seconds = self.scaled(float(payload.get("seconds") or 3600))
+            code = int(payload.get("code") or 101)
+            reason = TEMP_BAN_REASONS.get(code, "unknown")
+            network.store_fault(self.device_id, network.TEMP_BAN, until_s=seconds, detail={"reason": reason})
+            with self._lock:
+                gen = self._conn_gen = self._conn_gen + 1
+                self._stop_linking()
+            self._refuse_temp_banned(gen, seconds, reason)
+            return {"fault": kind, "expires_in_s": math.ceil(seconds), "reason": reason,
+                    "until": (timezone.now() + timedelta(seconds=seconds)).isoformat()}
+        raise ValueError(f"fault {kind!r} is not applied through the engine")
