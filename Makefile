@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wagateway
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test lint unit integration docs
+.PHONY: install run test lint unit neonize integration docs
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ lint: install
 unit: install
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest tests/unit
 
+# The neonize adapter's tests run in a pytest process of their own: its Go core must never share a
+# process with the rest of the suite (which forks subprocesses).
+neonize: install
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest tests/neonize
+
 integration: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest tests/integration tests/e2e
 
-test: lint unit integration
+test: lint unit neonize integration
 
 docs: install
 	$(BIN)/python manage.py errors --format markdown

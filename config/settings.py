@@ -47,7 +47,8 @@ ALLOWED_HOSTS = read("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = read("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "daphne",
+    # No "daphne" app here: it would load Twisted into every process (runners included); `serve`
+    # and the Procfile run daphne directly.
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -1,0 +1,188 @@
+"""Fleet benchmark (issue 3): many simulator devices on one machine, one device's send throughput,
+and recovery after ``kill -9`` of a runner.
+
+    .venv/bin/python bench/fleet.py --devices 100                       # embedded SQLite
+    .venv/bin/python bench/fleet.py --devices 40 --database postgres    # PostgreSQL + Redis
+
+Prints one human line per figure and, last, one JSON line with every figure. It builds its own
+database (a temporary SQLite file, or a fresh PostgreSQL database that it drops afterwards), starts
+a real ``run_fleet`` process with the simulator engine, and plays the phones through the simulator's
+network tables, exactly as ``manage.py simulate`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=2000, help="Messages for the one-device throughput run.")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--timeout", type=float, default=600)
+    return parser.parse_args()
+
+
+def prepare_environment(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, str], str | None]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATA_DIR=str(workdir), WHATSAPP_ENGINE="simulator", SIMULATOR_TIME_SCALE="0.05",
+               SECRET_KEY="bench-" + "x" * 40, LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings",
+               SEND_WAIT_SECONDS="0")
+    database = None
+    if args.database == "postgres":
+        import psycopg
+
+        database = f"wag_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(f"{args.postgres}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        env.update(DATABASE_URL=f"{args.postgres}/{database}", REDIS_URL=args.redis)
+    os.environ.clear()
+    os.environ.update(env)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    return env, database
+
+
+def runner_processes() -> dict[str, int]:
+    """device id -> pid of its run_device process."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"run_device" in argv:
+            found[argv[argv.index(b"run_device") + 1].decode()] = int(entry.name)
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "") -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+def main() -> None:  # noqa: PLR0915 - a linear script
+    args = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="wag-bench-"))
+    env, database = prepare_environment(args, workdir)
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from whatsapp.engine.simulator import network
+    from whatsapp.models import CommandKind, DeliveryStatus, Device, DeviceCommand, DeviceEvent, Message, Tenant
+    from whatsapp.models.tenancy import App
+    from whatsapp.services.messages import Outgoing, send_message
+
+    fleet = subprocess.Popen([sys.executable, "manage.py", "run_fleet", "--name", "bench"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=open(workdir / "fleet.log", "wb"))  # noqa: SIM115
+    figures: dict[str, object] = {"devices": args.devices, "database": args.database}
+    try:
+        tenant = Tenant.objects.create(name="Bench", slug="bench")
+        app, _ = App.create_with_token(tenant, "bench")
+
+        # 1. link and connect N devices -------------------------------------------------------
+        started = time.monotonic()
+        devices = [Device.create(app, f"bench-{i:03d}") for i in range(args.devices)]
+        for device in devices:
+            DeviceCommand.enqueue(device.pk, CommandKind.LINK, timeout_s=args.timeout)
+        ids = [d.pk for d in devices]
+        wait_for(lambda: Device.objects.filter(pk__in=ids).exclude(qr_code="").count() == len(ids), args.timeout,
+                 what="every first QR")
+        figures["first_qr_all_s"] = round(time.monotonic() - started, 1)
+        for i, device in enumerate(devices):
+            network.submit(device.pk, "scan", {"phone": f"1514600{i:04d}"})
+        wait_for(lambda: Device.objects.filter(pk__in=ids, status="connected", connection_state="open").count()
+                 == len(ids), args.timeout, what="every device connected")
+        figures["linked_and_connected_all_s"] = round(time.monotonic() - started, 1)
+        print(f"{args.devices} devices linked and connected in {figures['linked_and_connected_all_s']} s "
+              f"(first QR for all after {figures['first_qr_all_s']} s)")
+
+        time.sleep(3)  # let start-up settle before measuring memory
+        runners = runner_processes()
+        rss = sorted(rss_mb(pid) for pid in runners.values())
+        figures.update(runners=len(runners), rss_mb_min=round(rss[0], 1), rss_mb_median=round(statistics.median(rss), 1),
+                       rss_mb_max=round(rss[-1], 1), rss_mb_total=round(sum(rss), 1))
+        print(f"RSS per runner: median {figures['rss_mb_median']} MB (min {figures['rss_mb_min']}, "
+              f"max {figures['rss_mb_max']}); {len(runners)} runners, {figures['rss_mb_total']} MB in all")
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+                figures["postgres_connections"] = cursor.fetchone()[0]
+            print(f"PostgreSQL connections for {args.devices} devices: {figures['postgres_connections']}")
+
+        # 2. one device's throughput: accepted -> sent --------------------------------------------
+        device = devices[0]
+        device.refresh_from_db()
+        started = time.monotonic()
+        messages = [send_message(device, Outgoing(to="+15145550101", text=f"bench {i}"), wait_s=0)
+                    for i in range(args.messages)]
+        accepted_s = time.monotonic() - started
+        pks = [m.pk for m in messages]
+        wait_for(lambda: not Message.objects.filter(pk__in=pks, status=DeliveryStatus.QUEUED).exists(), args.timeout,
+                 interval=0.05, what="every message sent")
+        total_s = time.monotonic() - started
+        failed = Message.objects.filter(pk__in=pks, status=DeliveryStatus.FAILED).count()
+        figures.update(messages=args.messages, accept_per_s=round(args.messages / accepted_s),
+                       end_to_end_per_s=round(args.messages / total_s), failed=failed)
+        print(f"one device: {args.messages} messages accepted at {figures['accept_per_s']}/s, accepted->sent "
+              f"end to end {figures['end_to_end_per_s']}/s ({failed} failed)")
+
+        # 3. kill -9 of a runner -> connected again ------------------------------------------------
+        device = devices[1]
+        before = DeviceEvent.objects.filter(device=device, type="device_connected").count()
+        pid = runner_processes()[str(device.pk)]
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(lambda: DeviceEvent.objects.filter(device=device, type="device_connected").count() > before, 120,
+                 interval=0.05, what="reconnection after kill -9")
+        figures["kill9_to_connected_s"] = round(time.monotonic() - killed, 2)
+        print(f"kill -9 of a runner -> device connected again in {figures['kill9_to_connected_s']} s")
+    finally:
+        fleet.send_signal(signal.SIGTERM)
+        try:
+            fleet.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            fleet.kill()
+        connection.close()
+        if database:
+            import psycopg
+
+            with psycopg.connect(f"{args.postgres}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
