@@ -90,7 +90,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "") -
     return time.monotonic() - started
 
 
-def main() -> None:  # noqa: PLR0915 - a linear script
+def main() -> None:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="wag-bench-"))
     env, database = prepare_environment(args, workdir)
@@ -132,8 +132,9 @@ def main() -> None:  # noqa: PLR0915 - a linear script
         time.sleep(3)  # let start-up settle before measuring memory
         runners = runner_processes()
         rss = sorted(rss_mb(pid) for pid in runners.values())
-        figures.update(runners=len(runners), rss_mb_min=round(rss[0], 1), rss_mb_median=round(statistics.median(rss), 1),
-                       rss_mb_max=round(rss[-1], 1), rss_mb_total=round(sum(rss), 1))
+        figures.update(runners=len(runners), rss_mb_min=round(rss[0], 1),
+                       rss_mb_median=round(statistics.median(rss), 1), rss_mb_max=round(rss[-1], 1),
+                       rss_mb_total=round(sum(rss), 1))
         print(f"RSS per runner: median {figures['rss_mb_median']} MB (min {figures['rss_mb_min']}, "
               f"max {figures['rss_mb_max']}); {len(runners)} runners, {figures['rss_mb_total']} MB in all")
         if connection.vendor == "postgresql":
