@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import OWN_LID, OWN_PHONE, E, N, empty_jid, jid, wait_for
 
-from whatsapp.engine import neonize_engine
+from whatsapp.engine import neonize_lifecycle
 from whatsapp.engine.base import (
     ChatPresenceChanged,
     ChatState,
@@ -95,7 +95,7 @@ def test_qr_codes_window_and_timeout(harness: Any) -> None:
 
 
 def test_qr_window_watchdog_closes_when_neonize_says_nothing(harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(neonize_engine, "QR_FIRST_S", 0.05)
+    monkeypatch.setattr(neonize_lifecycle, "QR_FIRST_S", 0.05)
     h = harness(qr_grace_s=0.05)
     h.fake.on_start = [lambda go: go.qr("2@only")]
     h.engine.connect()

@@ -329,6 +329,9 @@ def test_groups(online: Any) -> None:
     assert online.fake.calls_named("UpdateGroupParticipants")[-1] == (b"add",)
     assert [(p.jid, p.error) for p in changed] == [("15550000003@s.whatsapp.net", 403),
                                                    ("15550000004@s.whatsapp.net", 0)]
+    # Through the runner's command queue the action arrives as its JSON string.
+    online.engine.update_participants(GROUP, ["15550000003@s.whatsapp.net"], "promote")
+    assert online.fake.calls_named("UpdateGroupParticipants")[-1] == (b"promote",)
     online.engine.set_group_name(GROUP, "Team 2")
     online.engine.set_group_topic(GROUP, "New plans")
     online.engine.leave_group(GROUP)

@@ -11,7 +11,7 @@ from whatsapp.engine.base import OnWhatsApp, ProfilePicture, UserInfo
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import Chat, CommandKind, Contact, DeviceCommand
 from whatsapp.runtime.runner import to_jsonable
-from whatsapp.services import actions
+from whatsapp.services import commands
 from whatsapp.services.contacts import (
     MAX_ON_WHATSAPP,
     MAX_USER_INFO,
@@ -198,7 +198,7 @@ def test_a_failed_lookup_is_raised_as_its_member() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_no_answer_is_a_connection_timeout(monkeypatch) -> None:
-    monkeypatch.setattr(actions, "CALL_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(commands, "CALL_TIMEOUT_S", 0.2)
     device = connected_device()
     with pytest.raises(WhatsAppError) as excinfo:
         user_info(device, [PHONE])

@@ -13,7 +13,7 @@ from whatsapp.engine.base import GroupInfo, GroupParticipant, ParticipantAction
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import Chat, ChatKind, CommandKind, DeviceCommand
 from whatsapp.runtime.runner import to_jsonable
-from whatsapp.services import actions
+from whatsapp.services import commands
 from whatsapp.services.groups import (
     MAX_GROUP_NAME,
     MAX_GROUP_TOPIC,
@@ -317,7 +317,7 @@ def test_a_whatsapp_refusal_is_raised_as_its_member() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_no_answer_is_a_connection_timeout(monkeypatch) -> None:
-    monkeypatch.setattr(actions, "CALL_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(commands, "CALL_TIMEOUT_S", 0.2)
     device = connected_device()
     with pytest.raises(WhatsAppError) as excinfo:
         group_info(device, GROUP)

@@ -83,12 +83,14 @@ def events(device: Device, type: str) -> list[dict]:
 
 @pytest.mark.parametrize("emoji", [
     "👍", "❤️", "❤", "👍🏽", "👨‍👩‍👧‍👦", "🧑🏽‍💻", "❤️‍🔥", "🇨🇦", "🏴󠁧󠁢󠁥󠁮󠁧󠁿", "1️⃣", "#⃣", "©️", "⭐",
+    "\U0001f9d1\U0001f3fb\u200d\u2764\ufe0f\u200d\U0001f48b\u200d\U0001f9d1\U0001f3fc",  # kiss, two skin tones
 ])
 def test_one_emoji_is_one_grapheme_cluster_however_long(emoji: str) -> None:
     assert is_single_emoji(emoji)
 
 
-@pytest.mark.parametrize("text", ["", "a", "1", ":)", "👍👍", "👍 ", "🇨", "🏽", "\u200d👍", "👍\u200d", "ok👍"])
+@pytest.mark.parametrize("text", ["", "a", "1", ":)", "👍👍", "👍 ", "🇨", "🏽", "\u200d👍", "👍\u200d", "ok👍",
+                                  "\u200d".join(["👍"] * 9)])
 def test_anything_else_is_not_one_emoji(text: str) -> None:
     assert not is_single_emoji(text)
 
@@ -97,7 +99,7 @@ def test_anything_else_is_not_one_emoji(text: str) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("emoji", ["ok", "👍👍", ":)"])
+@pytest.mark.parametrize("emoji", ["ok", "👍👍", ":)", None])
 def test_a_reaction_must_be_one_emoji(emoji: str) -> None:
     device = connected_device()
     error = refused(react, device, inbound(device).wa_id, emoji)

@@ -68,6 +68,11 @@ def test_own_messages_are_never_unread() -> None:
     assert not Message(direction=Direction.INBOUND, from_me=True).is_unread
 
 
+def test_history_messages_are_never_unread() -> None:
+    """As ingest counts them: history sync brings the past, not news."""
+    assert not Message(direction=Direction.INBOUND, from_me=False, from_history=True).is_unread
+
+
 @pytest.mark.django_db
 def test_wa_id_is_unique_per_device() -> None:
     device = make_device()

@@ -61,3 +61,22 @@ class DeviceEvent(models.Model):
                 raise Device.DoesNotExist(f"device {device_id} does not exist")
             sequence = Device.objects.filter(pk=device_id).values_list("event_sequence", flat=True).get()
             return cls.objects.create(device_id=device_id, sequence=sequence, type=type, payload=payload or {})
+
+    @classmethod
+    def append_many(cls, device_id: Any, events: list[tuple[str, dict[str, Any]]]) -> list[DeviceEvent]:
+        """Append several events in order with consecutive sequence numbers: one counter update and
+        one insert, however many events (the runner records a batch of sends this way)."""
+        from whatsapp.models.devices import Device
+
+        if not events:
+            return []
+        with transaction.atomic():
+            updated = Device.objects.filter(pk=device_id).update(event_sequence=F("event_sequence") + len(events))
+            if not updated:
+                raise Device.DoesNotExist(f"device {device_id} does not exist")
+            last = Device.objects.filter(pk=device_id).values_list("event_sequence", flat=True).get()
+            first = last - len(events) + 1
+            return cls.objects.bulk_create([
+                cls(device_id=device_id, sequence=first + i, type=type, payload=payload or {})
+                for i, (type, payload) in enumerate(events)
+            ])

@@ -103,8 +103,10 @@ class Message(models.Model):
 
     @property
     def is_unread(self) -> bool:
-        """Own messages are never unread; others until marked read."""
-        return self.direction == Direction.INBOUND and not self.from_me and self.read_at is None
+        """Own messages and history-sync messages are never unread (as ingest counts them); others
+        until marked read."""
+        return (self.direction == Direction.INBOUND and not self.from_me and not self.from_history
+                and self.read_at is None)
 
     def can_advance_to(self, status: str) -> bool:
         """Whether a receipt for ``status`` moves this message forward (never backwards).

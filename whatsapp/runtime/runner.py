@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from whatsapp.engine import base, create_engine
-from whatsapp.errors import Category, ErrorCode, WhatsAppError
+from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import (
     CommandKind,
     ConnectionState,
@@ -40,8 +40,8 @@ from whatsapp.models import (
     DeviceLease,
     DeviceStatus,
     EventType,
-    Message,
 )
+from whatsapp.runtime.sending import SendBatch
 from whatsapp.services import ingest
 from whatsapp.services.devices import devices_to_run
 
@@ -54,6 +54,11 @@ CALLABLE = frozenset({
     "group_invite_link", "join_group", "leave_group", "update_participants", "set_group_name", "set_group_topic",
     "is_on_whatsapp", "user_info", "profile_picture", "lid_for_phone", "phone_for_lid",
 })
+# Events that only add facts to the store; they are ingested in batches. Lifecycle events change
+# the runner's own state and are handled one by one.
+DATA_EVENTS = (base.MessageReceived, base.HistoryBatch, base.ReceiptReceived, base.ReactionReceived,
+               base.MessageEdited, base.MessageRevoked, base.PresenceChanged, base.ChatPresenceChanged,
+               base.IdentityLinked)
 HOUSEKEEPING_INTERVAL_S = 1.0
 LEASE_CHECK_INTERVAL_S = 5.0
 PROBE_TIMEOUT_S = 8.0
@@ -69,6 +74,22 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def merge_receipts(events: list[base.EngineEvent]) -> list[base.EngineEvent]:
+    """Consecutive receipts of one status from one sender in one chat become one receipt."""
+    merged: list[base.EngineEvent] = []
+    for event in events:
+        previous = merged[-1] if merged else None
+        if (isinstance(event, base.ReceiptReceived) and isinstance(previous, base.ReceiptReceived)
+                and (previous.chat_jid, previous.sender_jid, previous.status)
+                == (event.chat_jid, event.sender_jid, event.status)):
+            merged[-1] = base.ReceiptReceived(previous.chat_jid, previous.sender_jid,
+                                              previous.wa_ids + event.wa_ids, event.status,
+                                              max(previous.timestamp, event.timestamp))
+        else:
+            merged.append(event)
+    return merged
 
 
 class DeviceRunner:
@@ -125,7 +146,7 @@ class DeviceRunner:
             event = self.events.get(timeout=timeout)
         except queue.Empty:
             return
-        self._handle_safely(event)
+        self._drain_events(first=event)
 
     def _engine_config(self) -> base.EngineConfig:
         options = {"time_scale": settings.SIMULATOR_TIME_SCALE} if self.engine_name == "simulator" else {}
@@ -231,16 +252,36 @@ class DeviceRunner:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _drain_events(self, limit: int = 500) -> bool:
-        handled = 0
-        while handled < limit:
+    def _drain_events(self, first: base.EngineEvent | None = None, limit: int = 500) -> bool:
+        events = [first] if first is not None else []
+        while len(events) < limit:
             try:
-                event = self.events.get_nowait()
+                events.append(self.events.get_nowait())
             except queue.Empty:
                 break
+        batch: list[base.EngineEvent] = []
+        for event in events:
+            if isinstance(event, DATA_EVENTS):
+                batch.append(event)
+                continue
+            self._ingest(batch)
+            batch = []
             self._handle_safely(event)
-            handled += 1
-        return handled > 0
+        self._ingest(batch)
+        return bool(events)
+
+    def _ingest(self, events: list[base.EngineEvent]) -> None:
+        """Store a run of data events in one transaction (one commit instead of one per event);
+        each event in its own savepoint, so one bad event cannot undo the others."""
+        if not events:
+            return
+        with transaction.atomic():
+            for event in merge_receipts(events):
+                try:
+                    with transaction.atomic():
+                        self.handle(event)
+                except Exception:
+                    logger.exception("device %s: failed to store %s", self.device.pk, type(event).__name__)
 
     def _handle_safely(self, event: base.EngineEvent) -> None:
         try:
@@ -288,7 +329,7 @@ class DeviceRunner:
             case base.MessageReceived(message=message):
                 stored = ingest.ingest_message(device, message)
                 if stored is not None and settings.AUTO_READ_RECEIPTS and not message.from_me:
-                    self._auto_read(message)
+                    transaction.on_commit(lambda: self._auto_read(message))  # no network I/O inside a transaction
             case base.HistoryBatch(messages=messages):
                 ingest.ingest_history(device, messages)
             case base.ReceiptReceived():
@@ -340,8 +381,15 @@ class DeviceRunner:
         connected = self.device.status == DeviceStatus.CONNECTED and self.device.connection_state == "open"
         kinds = None if connected else LIFECYCLE_KINDS
         commands = DeviceCommand.claim(self.device.pk, kinds=kinds)
+        batch = SendBatch(self.device, self.engine, self._connection_lost)
+        messages = batch.prefetch(commands)
         for command in commands:
-            self._execute(command)
+            if command.kind == CommandKind.SEND:
+                batch.send(command, messages[command.message_id])
+            else:  # keep the queue's order: what was sent before is recorded before the next command
+                batch.flush()
+                self._execute(command)
+        batch.flush()
         if not connected and self.reconnect_at is None and not self.linking \
                 and self.device.status != DeviceStatus.CONNECTED:
             self._fail_pending_sends(ErrorCode.MESSAGE_NOT_CONNECTED)
@@ -408,51 +456,6 @@ class DeviceRunner:
         if self.device.status in (DeviceStatus.CONNECTED, DeviceStatus.QR_GENERATED):
             self.device.mark_disconnected(None, permanent=False, reason="logout", session_cleared=True)
         command.succeed({"status": self.device.status})
-
-    def _cmd_send(self, command: DeviceCommand) -> None:
-        message = Message.objects.select_related("chat").get(pk=command.message_id)
-        if message.status != DeliveryStatus.QUEUED:  # already settled before a crash
-            command.succeed({"message_id": message.wa_id, "status": message.status})
-            return
-        outgoing = self._outgoing(message, command.payload)
-        try:
-            result = self._with_one_retry(lambda: self.engine.send(outgoing))
-        except WhatsAppError as error:
-            if error.code in (ErrorCode.MESSAGE_NOT_CONNECTED, ErrorCode.CONNECTION_LOST) and command.attempts < 3:
-                command.requeue()  # the connection dropped: send after the reconnect, same id
-                self._connection_lost(error.code, str(error))
-                return
-            ingest.record_outbound(self.device, message, status=DeliveryStatus.FAILED, error_code=error.code.code)
-            raise
-        if result.wa_id != message.wa_id:
-            Message.objects.filter(pk=message.pk).update(wa_id=result.wa_id)
-            message.wa_id = result.wa_id
-        ingest.record_outbound(self.device, message, status=DeliveryStatus.SENT, timestamp=result.timestamp)
-        command.succeed({"message_id": result.wa_id, "status": "sent", "timestamp": result.timestamp})
-
-    def _with_one_retry(self, operation: Any) -> Any:
-        """Seed 000: a transient WhatsApp failure of a send is retried once."""
-        try:
-            return operation()
-        except WhatsAppError as error:
-            if error.code.category is not Category.TRANSIENT or error.code in (
-                    ErrorCode.MESSAGE_NOT_CONNECTED, ErrorCode.CONNECTION_LOST):
-                raise
-            logger.info("device %s: transient send failure %s, retrying once", self.device.pk, error.code.code)
-            return operation()
-
-    def _outgoing(self, message: Message, payload: dict[str, Any]) -> base.OutgoingMessage:
-        media = None
-        if payload.get("media_path"):
-            media = (Path(settings.MEDIA_ROOT) / payload["media_path"]).read_bytes()
-        content = message.content or {}
-        return base.OutgoingMessage(
-            wa_id=message.wa_id, to_jid=payload["to"], kind=base.Kind(message.type), text=message.body,
-            media=media, mime_type=message.media_mime_type, file_name=message.media_file_name, ptt=message.media_ptt,
-            contact_name=content.get("contact_name", ""), vcard=content.get("vcard", ""),
-            latitude=content.get("latitude"), longitude=content.get("longitude"), address=content.get("address", ""),
-            poll_options=tuple(content.get("poll_options", ())), quoted_wa_id=message.quoted_wa_id,
-        )
 
     def _cmd_react(self, command: DeviceCommand) -> None:
         p = command.payload

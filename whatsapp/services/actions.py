@@ -41,11 +41,10 @@ from whatsapp.models import (
     MessageType,
 )
 from whatsapp.services import ingest
-from whatsapp.services.commands import await_command
+from whatsapp.services.commands import await_command, live
 from whatsapp.services.messages import MAX_TEXT_CHARS, new_message_id, resolve_recipient
 
 ACTION_TIMEOUT_S = 20.0  # react/edit/revoke: a WhatsApp round trip, plus a runner that may be starting
-CALL_TIMEOUT_S = 20.0  # any other engine operation (group and contact queries)
 RECEIPT_WAIT_S = 2.0  # how long mark_read waits for its receipts before reporting them as pending
 RECEIPT_DEADLINE_S = 60.0  # a receipt not taken by the runner by then is dropped, not sent late
 MAX_MARK_IDS = 500
@@ -57,25 +56,6 @@ COUNTS_AS_UNREAD = Q(direction=Direction.INBOUND, from_me=False, read_at__isnull
 
 
 # --- shared plumbing -------------------------------------------------------------------------
-
-
-def live(device: Device) -> Device:
-    """The device as stored now, refused with ``MESSAGE_NOT_CONNECTED`` unless its session is up."""
-    device.refresh_from_db()
-    device.ensure_connected()
-    return device
-
-
-def device_call(device: Device, method: str, *, timeout_s: float | None = None, **args: Any) -> Any:
-    """Run one engine operation on the device's runner and return its JSON-ready value.
-
-    ``args`` are passed by name, so they must match the engine port's signature. The command has a
-    deadline (``CALL_TIMEOUT_S`` by default): one the runner did not start in time is never executed late.
-    """
-    timeout_s = CALL_TIMEOUT_S if timeout_s is None else timeout_s
-    command = DeviceCommand.enqueue(device.pk, CommandKind.CALL, {"method": method, "args": args},
-                                    timeout_s=timeout_s)
-    return await_command(command, timeout_s + 1).get("value")
 
 
 def _validation(message: str, field: str, **details: Any) -> WhatsAppError:
@@ -170,6 +150,7 @@ _ZWJ, _VS15, _VS16, _KEYCAP, _CANCEL_TAG = "\u200d", "\ufe0e", "\ufe0f", "\u20e3
 _EMOJI_RANGES = ((0x2100, 0x214F), (0x2190, 0x21FF), (0x2300, 0x23FF), (0x24C2, 0x24C2), (0x25A0, 0x25FF),
                  (0x2600, 0x27BF), (0x2900, 0x297F), (0x2B00, 0x2BFF), (0x1F000, 0x1F1E5), (0x1F200, 0x1F3FA),
                  (0x1F400, 0x1FAFF))
+MAX_EMOJI_CHARS = 16  # the longest emoji (a kiss with two skin tones) takes 10 code points
 _EMOJI_SINGLES = frozenset({0xA9, 0xAE, 0x203C, 0x2049, 0x3030, 0x303D, 0x3297, 0x3299})
 
 
@@ -204,7 +185,7 @@ def _is_emoji_element(part: str) -> bool:
 def is_single_emoji(text: str) -> bool:
     """Whether ``text`` is exactly one emoji — one grapheme cluster however many code points it takes
     (family and profession ZWJ sequences, skin tones, keycaps, country and subdivision flags)."""
-    if not text:
+    if not text or len(text) > MAX_EMOJI_CHARS:
         return False
     if len(text) == 2 and all(_is_regional(ch) for ch in text):
         return True  # a country flag: two regional indicators
@@ -218,7 +199,9 @@ def is_single_emoji(text: str) -> bool:
 def react(device: Device, message_wa_id: str, emoji: str) -> ReactionResult:
     """React to a stored message with one emoji, or remove our reaction with ``""``."""
     wa_id = _clean_id(message_wa_id)
-    emoji = (emoji or "").strip()
+    if not isinstance(emoji, str):  # never read a missing emoji as "remove"
+        raise _validation("emoji is required: one emoji, or \"\" to remove the reaction.", "emoji")
+    emoji = emoji.strip()
     if emoji and not is_single_emoji(emoji):
         raise _validation(f"{emoji!r} is not a single emoji; give exactly one emoji, or \"\" to remove the "
                           "reaction.", "emoji")

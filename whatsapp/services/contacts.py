@@ -14,7 +14,7 @@ from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import Contact, Device
 from whatsapp.phones import normalize_phone
 from whatsapp.services import ingest
-from whatsapp.services.actions import device_call, live
+from whatsapp.services.commands import device_call, live
 from whatsapp.services.messages import resolve_recipient
 
 MAX_ON_WHATSAPP = 50

@@ -21,7 +21,7 @@ from whatsapp.engine.base import ParticipantAction
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import Chat, Device
 from whatsapp.services import ingest
-from whatsapp.services.actions import device_call, live
+from whatsapp.services.commands import device_call, live
 from whatsapp.services.messages import resolve_recipient
 
 INVITE_PREFIX = "https://chat.whatsapp.com/"
