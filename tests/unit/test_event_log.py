@@ -94,3 +94,14 @@ def test_payload_keeps_datetimes_and_uuids_as_json() -> None:
     event = DeviceEvent.append(make_device().pk, EventType.MESSAGE, {"at": at, "id": ident})
     event.refresh_from_db()
     assert event.payload == {"at": "2025-01-02T03:04:05Z", "id": str(ident)}
+
+
+@pytest.mark.django_db
+def test_append_many_takes_consecutive_sequences_in_order() -> None:
+    device = make_device()
+    DeviceEvent.append(device.pk, EventType.MESSAGE)
+    appended = DeviceEvent.append_many(device.pk, [(EventType.MESSAGE, {"n": 1}), (EventType.RECEIPT, {"n": 2})])
+    assert [(e.sequence, e.type, e.payload) for e in appended] == [(2, "message", {"n": 1}), (3, "receipt", {"n": 2})]
+    assert sequences(device) == [1, 2, 3]
+    assert DeviceEvent.append(device.pk, EventType.MESSAGE).sequence == 4
+    assert DeviceEvent.append_many(device.pk, []) == []
