@@ -71,9 +71,13 @@ class DeviceCommand(models.Model):
     @classmethod
     def enqueue(cls, device_id: Any, kind: str, payload: dict[str, Any] | None = None, *,
                 message_id: int | None = None, timeout_s: float | None = None) -> DeviceCommand:
+        from whatsapp import wakeups
+
         deadline = timezone.now() + timedelta(seconds=timeout_s) if timeout_s else None
-        return cls.objects.create(device_id=device_id, kind=kind, payload=payload or {}, message_id=message_id,
-                                  deadline=deadline)
+        command = cls.objects.create(device_id=device_id, kind=kind, payload=payload or {}, message_id=message_id,
+                                     deadline=deadline)
+        wakeups.notify_on_commit("device", device_id)
+        return command
 
     @classmethod
     def claim(cls, device_id: Any, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[DeviceCommand]:

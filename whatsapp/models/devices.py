@@ -251,7 +251,10 @@ class Device(models.Model):
 
     def destroy(self) -> None:
         """Terminal: the device keeps its history but can never be used again."""
+        from whatsapp import wakeups
+
         self.ensure_alive()
+        wakeups.notify_on_commit("device", self.pk)  # its runner logs out and stops now, not at its next poll
         self._transition(
             ALIVE, EventType.DEVICE_DESTROYED,
             status=S.DESTROYED, connection_state=ConnectionState.CLOSED, qr_code="", qr_expires_at=None,

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 
+from whatsapp import wakeups
 from whatsapp.engine import base, create_engine
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import (
@@ -59,6 +60,12 @@ CALLABLE = frozenset({
 DATA_EVENTS = (base.MessageReceived, base.HistoryBatch, base.ReceiptReceived, base.ReactionReceived,
                base.MessageEdited, base.MessageRevoked, base.PresenceChanged, base.ChatPresenceChanged,
                base.IdentityLinked)
+WAKE = object()  # put on the event queue by the wake-up listener: new commands in the database
+# With wake-ups (distributed mode) an idle runner looks at the database only this often, and closes
+# its connection in between; without them (embedded, SQLite) it polls briskly at no cost.
+SAFETY_POLL_S = 5.0
+EMBEDDED_POLL_S = 0.2
+IDLE_CLOSE_AFTER_S = 1.0
 HOUSEKEEPING_INTERVAL_S = 1.0
 LEASE_CHECK_INTERVAL_S = 5.0
 PROBE_TIMEOUT_S = 8.0
@@ -101,12 +108,19 @@ class DeviceRunner:
         self.stopping = threading.Event()
         self.engine: base.Engine | None = None
         self.linking = False
+        self.just_paired = False  # a new link: the welcome group is due once it connects
         self.waiting_for_qr: list[DeviceCommand] = []  # link and pair commands answered at the first QR
         self.reconnect_attempt = 0
         self.reconnect_at: float | None = None
         self.last_error = ErrorCode.CONNECTION_LOST
         self.next_probe_at = time.monotonic() + settings.HEALTH_CHECK_INTERVAL_SEC
         self.next_housekeeping_at = 0.0
+        self.wakeups = wakeups.available()
+        self.poll_interval = SAFETY_POLL_S if self.wakeups else EMBEDDED_POLL_S
+        self.housekeeping_interval = SAFETY_POLL_S if self.wakeups else HOUSEKEEPING_INTERVAL_S
+        self.next_command_poll_at = 0.0
+        self.check_commands = True
+        self.last_activity = time.monotonic()
         self.next_lease_check_at = time.monotonic() + LEASE_CHECK_INTERVAL_S
 
     # --- main loop --------------------------------------------------------------------------
@@ -116,23 +130,43 @@ class DeviceRunner:
         if requeued or failed:
             logger.warning("device %s: recovered %d interrupted commands, failed %d", self.device.pk, requeued, failed)
         self.engine = create_engine(self.engine_name, self._engine_config(), self.events.put)
+        if self.wakeups:
+            threading.Thread(target=self._listen_for_wakeups, name="wakeups", daemon=True).start()
         try:
             if self.device.status == DeviceStatus.CONNECTED and self.engine.has_session():
                 self._connect()
             while not self.stopping.is_set():
                 busy = self._drain_events()
-                busy |= self._run_commands()
                 now = time.monotonic()
+                if self.check_commands or now >= self.next_command_poll_at:
+                    self.check_commands = self._run_commands()  # a full batch: look again at once
+                    self.next_command_poll_at = now + self.poll_interval
+                    busy |= self.check_commands
                 if self.reconnect_at is not None and now >= self.reconnect_at:
                     self._attempt_reconnect()
                 if now >= self.next_probe_at:
                     self._probe()
                 if now >= self.next_housekeeping_at and self._should_exit():
                     break
-                self._wait(0.02 if busy else 0.2)
+                self._release_idle_connection(busy)
+                self._wait(0.02 if busy else EMBEDDED_POLL_S)
         finally:
             self._shutdown()
         return 0
+
+    def _listen_for_wakeups(self) -> None:
+        while not self.stopping.is_set():
+            if wakeups.wait("device", self.device.pk, SAFETY_POLL_S):
+                self.events.put(WAKE)
+
+    def _release_idle_connection(self, busy: bool) -> None:
+        """Hold no database connection while idle (distributed mode): a hundred idle runners must
+        not take a hundred of PostgreSQL's connections."""
+        now = time.monotonic()
+        if busy:
+            self.last_activity = now
+        elif self.wakeups and now - self.last_activity > IDLE_CLOSE_AFTER_S and connection.connection is not None:
+            connection.close()
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
@@ -175,7 +209,7 @@ class DeviceRunner:
 
     def _should_exit(self) -> bool:
         """Housekeeping: react to the device row and the lease, and decide whether to stop."""
-        self.next_housekeeping_at = time.monotonic() + HOUSEKEEPING_INTERVAL_S
+        self.next_housekeeping_at = time.monotonic() + self.housekeeping_interval
         self.device.refresh_from_db()
         if self.device.status == DeviceStatus.DESTROYED:
             self._logout_quietly()
@@ -261,6 +295,9 @@ class DeviceRunner:
                 break
         batch: list[base.EngineEvent] = []
         for event in events:
+            if event is WAKE:
+                self.check_commands = True
+                continue
             if isinstance(event, DATA_EVENTS):
                 batch.append(event)
                 continue
@@ -302,12 +339,16 @@ class DeviceRunner:
                 self._end_linking(ErrorCode.AUTH_QR_EXPIRED)
             case base.Paired():
                 logger.info("device %s: paired as %s", device.pk, event.phone_jid)
+                self.just_paired = True
             case base.Connected(phone_jid=phone, lid=lid, push_name=push_name):
                 self.linking = False
                 self.reconnect_attempt, self.reconnect_at = 0, None
                 device.mark_connected(phone, lid, push_name, session_jid=phone)
                 self.next_probe_at = time.monotonic() + settings.HEALTH_CHECK_INTERVAL_SEC
                 self._apply_presence_mode()
+                if self.just_paired:
+                    self.just_paired = False
+                    self._create_welcome_group()
             case base.ConnectionLost(error=error, detail=detail):
                 if self.linking:
                     self._end_linking(error)
@@ -368,6 +409,19 @@ class DeviceRunner:
             self.engine.set_presence(settings.PRESENCE_MODE == "available")
         except WhatsAppError as error:
             logger.info("device %s: could not set presence: %s", self.device.pk, error)
+
+    def _create_welcome_group(self) -> None:
+        """``WELCOME_GROUP_NAME``: once per newly linked session (never on reconnects); empty disables."""
+        name = settings.WELCOME_GROUP_NAME
+        if not name:
+            return
+        try:
+            group = self.engine.create_group(name, [])
+        except WhatsAppError as error:
+            logger.warning("device %s: could not create the welcome group: %s", self.device.pk, error)
+            return
+        ingest.chat_for(self.device, group.jid, name=group.name)
+        logger.info("device %s: created the welcome group %s", self.device.pk, group.jid)
 
     def _auto_read(self, message: base.InboundMessage) -> None:
         try:
