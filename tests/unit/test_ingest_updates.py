@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from tests.factories import make_chat, make_device, make_message
+from tests.factories import make_chat, make_contact, make_device, make_message
 from whatsapp.engine.base import (
     ChatPresenceChanged,
     ChatState,
@@ -205,7 +205,7 @@ def test_a_reaction_to_an_unknown_message_is_still_reported() -> None:
 
 def test_an_edit_replaces_the_text() -> None:
     device = make_device()
-    message = make_message(device, make_chat(device, PHONE), wa_id="M1", body="helo")
+    message = make_message(device, make_chat(device, PHONE), wa_id="M1", body="helo", sender_jid=PHONE)
     at = timezone.now() + timedelta(seconds=5)
     ingest_edit(device, MessageEdited(chat_jid=PHONE, sender_jid=PHONE, target_wa_id="M1", text="hello",
                                       timestamp=at))
@@ -217,7 +217,7 @@ def test_an_edit_replaces_the_text() -> None:
 
 def test_a_revoke_marks_the_message_revoked() -> None:
     device = make_device()
-    message = make_message(device, make_chat(device, PHONE), wa_id="M1", body="oops")
+    message = make_message(device, make_chat(device, PHONE), wa_id="M1", body="oops", sender_jid=PHONE)
     at = timezone.now()
     ingest_revoke(device, MessageRevoked(chat_jid=PHONE, sender_jid=PHONE, target_wa_id="M1", timestamp=at))
     message.refresh_from_db()
@@ -234,6 +234,51 @@ def test_edits_and_revokes_only_touch_the_devices_own_messages() -> None:
     ingest_revoke(device, MessageRevoked(chat_jid=PHONE, sender_jid=PHONE, target_wa_id="M1", timestamp=now))
     theirs.refresh_from_db()
     assert (theirs.body, theirs.edited_at, theirs.revoked_at) == ("theirs", None, None)
+
+
+def test_nobody_but_the_author_edits_or_revokes_a_message() -> None:
+    device = make_device()
+    group = make_chat(device, "120363000000000001@g.us")
+    theirs = make_message(device, group, wa_id="M1", body="mine", sender_jid=PHONE)
+    ours = make_message(device, make_chat(device, OTHER), wa_id="M2", body="ours", from_me=True,
+                        direction="out", sender_jid="15550001111@s.whatsapp.net")
+    now = timezone.now()
+    ingest_edit(device, MessageEdited(chat_jid=group.jid, sender_jid=OTHER, target_wa_id="M1", text="x",
+                                      timestamp=now))
+    ingest_edit(device, MessageEdited(chat_jid=OTHER, sender_jid=OTHER, target_wa_id="M2", text="x", timestamp=now))
+    ingest_revoke(device, MessageRevoked(chat_jid=OTHER, sender_jid=OTHER, target_wa_id="M2", timestamp=now))
+    ingest_edit(device, MessageEdited(chat_jid=OTHER, sender_jid=PHONE, target_wa_id="M1", text="x", timestamp=now))
+    for message in (theirs, ours):
+        message.refresh_from_db()
+    assert (theirs.body, theirs.edited_at) == ("mine", None)
+    assert (ours.body, ours.edited_at, ours.revoked_at) == ("ours", None, None)
+    assert events(device, EventType.MESSAGE_EDITED) == []
+    assert events(device, EventType.MESSAGE_REVOKED) == []
+
+
+def test_the_author_may_edit_from_its_lid_twin_and_we_may_edit_our_own() -> None:
+    device = make_device()
+    make_contact(device, phone_jid=PHONE, lid="88000111@lid")
+    theirs = make_message(device, make_chat(device, PHONE), wa_id="M1", body="helo", sender_jid=PHONE)
+    ours = make_message(device, make_chat(device, OTHER), wa_id="M2", body="ours", from_me=True, direction="out")
+    now = timezone.now()
+    ingest_edit(device, MessageEdited(chat_jid="88000111@lid", sender_jid="88000111@lid", target_wa_id="M1",
+                                      text="hello", timestamp=now))
+    ingest_edit(device, MessageEdited(chat_jid=OTHER, sender_jid="", target_wa_id="M2", text="ours!", timestamp=now,
+                                      from_me=True))
+    theirs.refresh_from_db()
+    ours.refresh_from_db()
+    assert (theirs.body, ours.body) == ("hello", "ours!")
+
+
+def test_a_group_admin_may_revoke_a_members_message() -> None:
+    device = make_device()
+    group = make_chat(device, "120363000000000001@g.us")
+    message = make_message(device, group, wa_id="M1", body="spam", sender_jid=PHONE)
+    ingest_revoke(device, MessageRevoked(chat_jid=group.jid, sender_jid=OTHER, target_wa_id="M1",
+                                         timestamp=timezone.now()))
+    message.refresh_from_db()
+    assert message.revoked_at is not None
 
 
 # --- presence ---------------------------------------------------------------------------------

@@ -198,8 +198,9 @@ def test_kind_specific_fields_are_required(fields: dict, field: str) -> None:
     ({"kind": Kind.LOCATION, "latitude": 0.0, "longitude": 0.0, "address": "Null Island"},
      {"latitude": 0.0, "longitude": 0.0, "address": "Null Island"}),
     ({"kind": Kind.CONTACT, "contact_name": "Ann", "vcard": "BEGIN:VCARD\nEND:VCARD"},
-     {"contact_name": "Ann", "vcard": "BEGIN:VCARD\nEND:VCARD"}),
-    ({"kind": Kind.POLL, "text": "Lunch?", "poll_options": ("pizza", "sushi")}, {"poll_options": ["pizza", "sushi"]}),
+     {"name": "Ann", "vcard": "BEGIN:VCARD\nEND:VCARD"}),
+    ({"kind": Kind.POLL, "text": "Lunch?", "poll_options": ("pizza", "sushi")},
+     {"name": "Lunch?", "options": ["pizza", "sushi"], "selectable_count": 1}),
 ])
 def test_kind_specific_fields_are_stored_as_content(fields: dict, content: dict) -> None:
     message = send(connected_device(), **fields)

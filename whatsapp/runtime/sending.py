@@ -56,12 +56,17 @@ def outgoing_for(message: Message, payload: dict[str, Any]) -> base.OutgoingMess
     if payload.get("media_path"):
         media = (Path(settings.MEDIA_ROOT) / payload["media_path"]).read_bytes()
     content = message.content or {}
+    quoted_sender = ""
+    if message.quoted_wa_id:  # the reply names the quoted message's author, as WhatsApp clients do
+        quoted_sender = Message.objects.filter(device_id=message.device_id, wa_id=message.quoted_wa_id).values_list(
+            "sender_jid", flat=True).first() or ""
     return base.OutgoingMessage(
         wa_id=message.wa_id, to_jid=payload["to"], kind=base.Kind(message.type), text=message.body,
         media=media, mime_type=message.media_mime_type, file_name=message.media_file_name, ptt=message.media_ptt,
-        contact_name=content.get("contact_name", ""), vcard=content.get("vcard", ""),
+        contact_name=content.get("name", ""), vcard=content.get("vcard", ""),
         latitude=content.get("latitude"), longitude=content.get("longitude"), address=content.get("address", ""),
-        poll_options=tuple(content.get("poll_options", ())), quoted_wa_id=message.quoted_wa_id,
+        poll_options=tuple(content.get("options", ())), poll_selectable_count=content.get("selectable_count", 1),
+        quoted_wa_id=message.quoted_wa_id, quoted_sender_jid=quoted_sender,
     )
 
 

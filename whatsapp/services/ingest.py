@@ -8,6 +8,7 @@ batch overlapping live traffic never duplicates it or counts it twice as unread.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,8 @@ from whatsapp.models import (
     Reaction,
 )
 from whatsapp.services.payloads import message_payload
+
+logger = logging.getLogger("whatsapp.ingest")
 
 PREVIEW_CHARS = 120
 
@@ -175,10 +178,40 @@ def ingest_reaction(device: Device, reaction: ReactionReceived) -> None:
         })
 
 
+def _addresses(device: Device, jid: str) -> set[str]:
+    """``jid`` and its LID/phone twin, as far as the store knows."""
+    found = {jid} if jid else set()
+    if jid and (jids.is_phone(jid) or jids.is_lid(jid)):
+        contact = Contact.objects.filter(device=device).filter(Q(phone_jid=jid) | Q(lid=jid)).first()
+        if contact is not None:
+            found.update(contact.addresses)
+    return found
+
+
+def _may_change(device: Device, target: Message, chat_jid: str, sender_jid: str, from_me: bool, *,
+                group_admins_too: bool) -> bool:
+    """Whether an edit or revoke may touch ``target``: same chat, and by its author — WhatsApp
+    clients match the target by chat, sender and id, so a peer cannot rewrite someone else's
+    message by quoting its id. Group revokes may come from an admin, which the store cannot check."""
+    if target.chat.jid not in _addresses(device, chat_jid):
+        return False
+    if target.chat.kind == "group" and group_admins_too:
+        return True
+    if from_me or target.from_me:
+        return from_me and target.from_me
+    authors = {target.sender_jid, target.sender_phone_jid, target.sender_lid} - {""}
+    return bool(authors & _addresses(device, sender_jid))
+
+
 def ingest_edit(device: Device, edit: MessageEdited) -> None:
     with transaction.atomic():
-        Message.objects.filter(device=device, wa_id=edit.target_wa_id).update(body=edit.text,
-                                                                              edited_at=edit.timestamp)
+        target = Message.objects.select_related("chat").filter(device=device, wa_id=edit.target_wa_id).first()
+        if target is not None:
+            if not _may_change(device, target, edit.chat_jid, edit.sender_jid, edit.from_me, group_admins_too=False):
+                logger.warning("device %s: ignored an edit of %s by %s (not its author)", device.pk,
+                               edit.target_wa_id, edit.sender_jid)
+                return
+            Message.objects.filter(pk=target.pk).update(body=edit.text, edited_at=edit.timestamp)
         DeviceEvent.append(device.pk, EventType.MESSAGE_EDITED, {
             "message_id": edit.target_wa_id, "chat_jid": edit.chat_jid, "sender_jid": edit.sender_jid,
             "text": edit.text, "is_from_me": edit.from_me, "timestamp": edit.timestamp,
@@ -187,7 +220,14 @@ def ingest_edit(device: Device, edit: MessageEdited) -> None:
 
 def ingest_revoke(device: Device, revoke: MessageRevoked) -> None:
     with transaction.atomic():
-        Message.objects.filter(device=device, wa_id=revoke.target_wa_id).update(revoked_at=revoke.timestamp)
+        target = Message.objects.select_related("chat").filter(device=device, wa_id=revoke.target_wa_id).first()
+        if target is not None:
+            if not _may_change(device, target, revoke.chat_jid, revoke.sender_jid, revoke.from_me,
+                               group_admins_too=True):
+                logger.warning("device %s: ignored a revoke of %s by %s (not its author)", device.pk,
+                               revoke.target_wa_id, revoke.sender_jid)
+                return
+            Message.objects.filter(pk=target.pk).update(revoked_at=revoke.timestamp)
         DeviceEvent.append(device.pk, EventType.MESSAGE_REVOKED, {
             "message_id": revoke.target_wa_id, "chat_jid": revoke.chat_jid, "sender_jid": revoke.sender_jid,
             "is_from_me": revoke.from_me, "timestamp": revoke.timestamp,

@@ -142,10 +142,12 @@ def send_message(device: Device, outgoing: Outgoing, *, wait_s: float | None = N
 
 
 def _content(outgoing: Outgoing) -> dict:
+    """Kind-specific fields, stored with the same keys as inbound messages of that kind (the engine
+    port's ``InboundMessage.content``), so events and webhooks read alike in both directions."""
     if outgoing.kind == Kind.LOCATION:
         return {"latitude": outgoing.latitude, "longitude": outgoing.longitude, "address": outgoing.address}
     if outgoing.kind == Kind.CONTACT:
-        return {"contact_name": outgoing.contact_name, "vcard": outgoing.vcard}
+        return {"name": outgoing.contact_name, "vcard": outgoing.vcard}
     if outgoing.kind == Kind.POLL:
-        return {"poll_options": list(outgoing.poll_options)}
+        return {"name": outgoing.text, "options": list(outgoing.poll_options), "selectable_count": 1}
     return {}
