@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from whatsapp import jids
+from whatsapp import jids as jid_tools
 from whatsapp.engine.base import GroupInfo, GroupParticipant, OnWhatsApp, ParticipantAction, ProfilePicture, UserInfo
 from whatsapp.engine.simulator import world
 from whatsapp.engine.simulator.db import retrying
@@ -41,10 +41,10 @@ class GroupsMixin:
 
     def _group_jid(self, group_jid: str) -> str:
         try:
-            jid = jids.normalize(group_jid)
+            jid = jid_tools.normalize(group_jid)
         except ValueError:
             jid = ""
-        if not jids.is_group(jid):
+        if not jid_tools.is_group(jid):
             raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"not a group JID: {group_jid!r}",
                                 details={"field": "group_jid"})
         return jid
@@ -161,13 +161,13 @@ class GroupsMixin:
         self._change_group(group.jid, change)
         self._record("group", "", {"op": "leave"}, chat_jid=group.jid)
 
-    def update_participants(self, group_jid: str, jids_: list[str],
+    def update_participants(self, group_jid: str, jids: list[str],
                             action: ParticipantAction) -> list[GroupParticipant]:
         self.require_online("update_participants")
         group = self._my_group(group_jid, admin=True)
-        results = self._apply_participants(group.jid, jids_, ParticipantAction(action))
+        results = self._apply_participants(group.jid, jids, ParticipantAction(action))
         self._record("group", "", {"op": "participants", "action": ParticipantAction(action).value,
-                                   "jids": list(jids_), "errors": {p.jid: p.error for p in results if p.error}},
+                                   "jids": list(jids), "errors": {p.jid: p.error for p in results if p.error}},
                      chat_jid=group.jid)
         return results
 
@@ -246,7 +246,7 @@ class GroupsMixin:
             if len(digits) < 7:
                 answers.append(OnWhatsApp(query=query, jid="", is_on_whatsapp=False))
                 continue
-            phone = jids.phone_jid(digits)
+            phone = jid_tools.phone_jid(digits)
             contact = world.contact_for(phone)
             registered = contact is not None and contact.on_whatsapp
             if registered:
@@ -255,30 +255,31 @@ class GroupsMixin:
                                       verified_name=contact.verified_name if registered else ""))
         return answers
 
-    def user_info(self, jids_: list[str]) -> list[UserInfo]:
+    def user_info(self, jids: list[str]) -> list[UserInfo]:
         """Like whatsmeow's GetUserInfo: an entry only for people WhatsApp knows."""
         self.require_online("user_info")
         infos = []
-        for jid in jids_:
-            contact = world.contact_for(jid) if jids.is_valid(jid) else None
+        for jid in jids:
+            contact = world.contact_for(jid) if jid_tools.is_valid(jid) else None
             if contact is None or not contact.on_whatsapp:
                 continue
             self.reveal(contact.phone_jid, contact.lid)
-            infos.append(UserInfo(jid=jids.normalize(jid), status=contact.about, verified_name=contact.verified_name,
-                                  picture_id=contact.picture_id, lid=contact.lid, phone_jid=contact.phone_jid))
+            infos.append(UserInfo(jid=jid_tools.normalize(jid), status=contact.about,
+                                  verified_name=contact.verified_name, picture_id=contact.picture_id, lid=contact.lid,
+                                  phone_jid=contact.phone_jid))
         return infos
 
     def profile_picture(self, jid: str) -> ProfilePicture | None:
         self.require_online("profile_picture")
-        contact = world.contact_for(jid) if jids.is_valid(jid) else None
+        contact = world.contact_for(jid) if jid_tools.is_valid(jid) else None
         if contact is None or not contact.on_whatsapp or not contact.picture_id:
             return None
         url = f"https://pps.whatsapp.net/v/t61.24694-24/{contact.picture_id}_n.jpg?stp=dst-jpg_s96x96&oe=simulated"
-        return ProfilePicture(jid=jids.normalize(jid), url=url, picture_id=contact.picture_id)
+        return ProfilePicture(jid=jid_tools.normalize(jid), url=url, picture_id=contact.picture_id)
 
     def lid_for_phone(self, phone_jid: str) -> str:
         """From the local mapping store: no round trip, so no connection needed."""
-        return world.twins(phone_jid)[1] if jids.is_phone(phone_jid) else ""
+        return world.twins(phone_jid)[1] if jid_tools.is_phone(phone_jid) else ""
 
     def phone_for_lid(self, lid: str) -> str:
-        return world.twins(lid)[0] if jids.is_lid(lid) else ""
+        return world.twins(lid)[0] if jid_tools.is_lid(lid) else ""
