@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import RunnerSide, connected_device, make_contact, make_device
+from tests.support.device_calls import call_of, refused, returning
 from whatsapp.engine.base import OnWhatsApp, ProfilePicture, UserInfo
 from whatsapp.errors import ErrorCode, WhatsAppError
-from whatsapp.models import Chat, CommandKind, Contact, DeviceCommand
+from whatsapp.models import Chat, Contact, DeviceCommand
 from whatsapp.runtime.runner import to_jsonable
 from whatsapp.services import commands
 from whatsapp.services.contacts import (
@@ -27,23 +28,6 @@ PHONE = "15145550101@s.whatsapp.net"
 LID = "118207457280017@lid"
 LANDLINE = "15145550107@s.whatsapp.net"
 GROUP = "120363041234567890@g.us"
-
-
-def returning(value: object):
-    return lambda command: command.succeed({"value": value})
-
-
-def refused(call, *args) -> WhatsAppError:
-    with pytest.raises(WhatsAppError) as excinfo:
-        call(*args)
-    assert not DeviceCommand.objects.exists(), "nothing is queued for a refused request"
-    return excinfo.value
-
-
-def call_of(command: DeviceCommand) -> tuple[str, dict]:
-    assert command.kind == CommandKind.CALL
-    assert command.deadline is not None
-    return command.payload["method"], command.payload["args"]
 
 
 # --- validation -------------------------------------------------------------------------------

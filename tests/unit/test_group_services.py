@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.factories import RunnerSide, connected_device, make_chat, make_device
+from tests.support.device_calls import call_of, refused, returning
 from whatsapp.engine.base import GroupInfo, GroupParticipant, ParticipantAction
 from whatsapp.errors import ErrorCode, WhatsAppError
-from whatsapp.models import Chat, ChatKind, CommandKind, DeviceCommand
+from whatsapp.models import Chat, ChatKind, DeviceCommand
 from whatsapp.runtime.runner import to_jsonable
 from whatsapp.services import commands
 from whatsapp.services.groups import (
@@ -43,23 +44,6 @@ def info(jid: str = GROUP, name: str = "Team", participants: tuple[GroupParticip
                                  created_at=datetime(2026, 1, 2, tzinfo=UTC), participants=participants or (
                                      GroupParticipant(jid=OWN, is_admin=True, is_super_admin=True),
                                      GroupParticipant(jid=PHONE))))
-
-
-def returning(value: object):
-    return lambda command: command.succeed({"value": value})
-
-
-def refused(call, *args) -> WhatsAppError:
-    with pytest.raises(WhatsAppError) as excinfo:
-        call(*args)
-    assert not DeviceCommand.objects.exists(), "nothing is queued for a refused request"
-    return excinfo.value
-
-
-def call_of(command: DeviceCommand) -> tuple[str, dict]:
-    assert command.kind == CommandKind.CALL
-    assert command.deadline is not None
-    return command.payload["method"], command.payload["args"]
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -5,23 +5,16 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from whatsapp.engine.base import Kind
+
 
 class Direction(models.TextChoices):
     INBOUND = "in"
     OUTBOUND = "out"
 
 
-class MessageType(models.TextChoices):
-    TEXT = "text"
-    IMAGE = "image"
-    VIDEO = "video"
-    AUDIO = "audio"
-    DOCUMENT = "document"
-    STICKER = "sticker"
-    CONTACT = "contact"
-    LOCATION = "location"
-    POLL = "poll"
-    UNKNOWN = "unknown"
+# The kinds of message are the engine port's (one list for the store, the engines and the API).
+MessageType = models.TextChoices("MessageType", [(kind.name, kind.value) for kind in Kind])
 
 
 MEDIA_TYPES = frozenset({MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT,
