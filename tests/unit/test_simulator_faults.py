@@ -19,8 +19,8 @@ from whatsapp.engine.base import (
     OutgoingMessage,
     TemporarilyBanned,
 )
-from whatsapp.engine.simulator import network
-from whatsapp.engine.simulator.models import NetworkRecord, SimFault, SimSession
+from whatsapp.engine.simulator import changes, network
+from whatsapp.engine.simulator.models import NetworkRecord, PhoneAction, SimFault, SimSession
 from whatsapp.engine.simulator.network import SimulationError
 from whatsapp.errors import ErrorCode, WhatsAppError
 
@@ -192,3 +192,14 @@ def test_stored_faults_survive_a_runner_restart(sim):
     events.wait_for(Connected)
     assert refused(lambda: engine.send(text("AFTER"))).code is ErrorCode.PROVIDER_RATE_LIMITED
     engine.send(text("AFTER"))
+
+
+def test_a_fault_stored_by_another_process_strikes_the_next_send(linked, monkeypatch):
+    engine, _ = linked
+    # As `simulate fault` in another process: nothing in this process tells the engine.
+    monkeypatch.setattr(changes, "hosted", lambda device_id: False)
+    monkeypatch.setattr(changes, "faults_changed", lambda device_id: None)
+    network.store_fault(engine.device_id, "rate-limit")  # returns once the engine acknowledged it
+    assert PhoneAction.objects.get(action=network.SYNC).result == {"synced": True}
+    assert refused(lambda: engine.send(text("X1"))).code is ErrorCode.PROVIDER_RATE_LIMITED
+    engine.send(text("X1"))

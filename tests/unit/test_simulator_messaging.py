@@ -7,6 +7,8 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.support.simulator import (
@@ -41,8 +43,8 @@ from whatsapp.engine.base import (
     ReceiptReceived,
     ReceiptStatus,
 )
-from whatsapp.engine.simulator import network
-from whatsapp.engine.simulator.models import NetworkRecord, WorldGroup
+from whatsapp.engine.simulator import network, world
+from whatsapp.engine.simulator.models import NetworkRecord, SimFault, WorldGroup
 from whatsapp.engine.simulator.network import SimulationError
 from whatsapp.errors import ErrorCode, WhatsAppError
 
@@ -103,6 +105,42 @@ def test_the_same_wa_id_twice_is_one_message(linked):
     events.wait_for(ReceiptReceived, lambda r: r.status == ReceiptStatus.DELIVERED)
     events.wait_for(ReceiptReceived, lambda r: r.status == ReceiptStatus.READ)
     assert [e for e in events.drain(0.2) if isinstance(e, ReceiptReceived)] == []  # receipts once too
+
+
+def test_a_resent_id_is_the_first_message_whatever_would_refuse_it_now(linked):
+    engine, _ = linked
+    first = engine.send(OutgoingMessage(wa_id="AGAIN", to_jid=CHLOE, text="once"))
+    world.add_contact("+15145550103", on_whatsapp=False)  # the recipient left WhatsApp meanwhile
+    assert engine.send(OutgoingMessage(wa_id="AGAIN", to_jid=CHLOE, text="once")) == first
+    assert engine.send(OutgoingMessage(wa_id="AGAIN", to_jid=ALICE, text="")) == first  # empty text
+    network.store_fault(engine.device_id, "rate-limit")
+    assert engine.send(OutgoingMessage(wa_id="AGAIN", to_jid=ALICE, text="once")) == first
+    assert SimFault.objects.get().remaining == 1  # a resend does not reach the server: the fault waits
+    with pytest.raises(WhatsAppError) as refused:
+        engine.send(OutgoingMessage(wa_id="NEW", to_jid=CHLOE, text="hi"))
+    assert refused.value.code is ErrorCode.MESSAGE_RECIPIENT_NOT_FOUND
+    assert sent(engine).count() == 1
+
+
+def test_a_send_is_one_insert_and_an_idle_poll_one_query(linked):
+    engine, _ = linked
+    engine._poll_once()  # the poller has seen the network as it is now
+    engine.send(OutgoingMessage(wa_id="WARM", to_jid=ALICE, text="hi"))  # caches the recipient
+    with CaptureQueriesContext(connection) as queries:
+        engine.send(OutgoingMessage(wa_id="HOT", to_jid=ALICE, text="hi"))
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+    with CaptureQueriesContext(connection) as queries:
+        engine._poll_once()
+    assert len(queries.captured_queries) == 1
+
+
+def test_a_world_change_reaches_the_cached_route_at_once(linked):
+    engine, _ = linked
+    engine.send(OutgoingMessage(wa_id="LID0", to_jid=CHLOE, text="hi"))
+    assert sent(engine).get().payload["routed_to"] == CHLOE  # no LID yet
+    chloe = world.add_contact("+15145550103", lid="auto")
+    engine.send(OutgoingMessage(wa_id="LID1", to_jid=CHLOE, text="hi"))
+    assert sent(engine).get(wa_id="LID1").payload["routed_to"] == chloe.lid
 
 
 def test_media_sends_record_the_size_and_sha256_of_the_bytes(linked):

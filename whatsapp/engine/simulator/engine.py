@@ -6,6 +6,10 @@ screen, pending faults, the world — is in the database (:mod:`.models`). A pol
 the phone does (``simulate …`` writes :class:`PhoneAction` rows) and a scheduler thread runs the timed
 parts (QR rotation, receipts, delayed ``Connected``). Every duration is WhatsApp's, multiplied by the
 time scale (``SIMULATOR_TIME_SCALE`` or ``options["time_scale"]``).
+
+The hot paths read memory: which fault kinds are pending for the device and the world entries a send
+needs are cached, and kept fresh as :mod:`.changes` describes (the poller's one query per tick sees
+other processes' changes). A send without pending faults costs one INSERT; an idle poll one SELECT.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from whatsapp.engine.base import (
     LoggedOut,
     TemporarilyBanned,
 )
-from whatsapp.engine.simulator import network, world
+from whatsapp.engine.simulator import changes, network, world
 from whatsapp.engine.simulator.clock import Scheduler
 from whatsapp.engine.simulator.db import retrying
 from whatsapp.engine.simulator.groups import GroupsMixin
@@ -54,6 +58,8 @@ ACK_TIMEOUT_S = 75.0  # whatsmeow's default message/IQ response timeout
 KEEPS_SESSION = frozenset({"replaced", "client_outdated"})
 TEMP_BAN_REASONS = {101: "sent_to_too_many_people", 102: "blocked_by_users", 103: "created_too_many_groups",
                     104: "sent_too_many_same_message", 106: "broadcast_list"}
+WORLD_CACHE_MAX = 10_000  # world entries one engine keeps before starting over
+_UNKNOWN = object()  # a world entry not looked up yet (None is a cached "not in the world")
 
 
 class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Engine):
@@ -75,11 +81,18 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
         self._account: tuple[str, str, str] = ("", "", "")  # phone JID, LID, push name while connected
         self._held_events: list[EngineEvent] = []  # receipts due while offline, delivered on Connected
         self._revealed: set[tuple[str, str]] = set()
+        # Caches (see :mod:`.changes`): each is stored with the generation it was loaded under.
+        self._fault_stamp: Any = None  # the device's faults in the database, as the poller last saw them
+        self._world_version: Any = None  # the world's version, as the poller last saw it
+        self._faults: tuple[Any, frozenset[str]] | None = None
+        self._world: tuple[Any, dict[str, Any]] = (None, {})
         self._init_linking()
         world.ensure_world()
         self._clock = Scheduler(f"sim-clock-{self.device_id[:8]}")
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name=f"sim-poll-{self.device_id[:8]}", daemon=True)
+        changes.host(self.device_id)  # this process's fault changes reach this engine without a poll
+        self._hosted = True
         self._poller.start()
 
     # --- time ----------------------------------------------------------------------------------
@@ -154,6 +167,9 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
         self.disconnect()
         with self._lock:
             self._closed = True
+            hosted, self._hosted = self._hosted, False
+        if hosted:
+            changes.unhost(self.device_id)
         self._stop.set()
         self._clock.stop()
         if threading.current_thread() is not self._poller:
@@ -173,8 +189,56 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
 
         return retrying(work, atomic=False)
 
+    # --- caches --------------------------------------------------------------------------------
+
+    def _pending_faults(self) -> frozenset[str]:
+        """The kinds of the device's pending faults, from memory unless something changed."""
+        generation = (changes.fault_generation(self.device_id), self._fault_stamp)  # read before loading
+        cached = self._faults
+        if cached is None or cached[0] != generation:
+            cached = (generation, network.pending_fault_kinds(self.device_id))
+            self._faults = cached
+        return cached[1]
+
+    def _fault_may_strike(self, kinds: tuple[str, ...]) -> bool:
+        """False when no fault of ``kinds`` is pending: the database need not be asked."""
+        return not self._pending_faults().isdisjoint(kinds)
+
+    def _observe(self, state: network.PollState) -> None:
+        """Take in what a poll saw; a changed stamp or version makes the matching cache reload."""
+        self._fault_stamp = state.fault_stamp
+        self._world_version = state.world_version
+
+    def _refresh_network(self) -> network.PollState:
+        state = network.poll_state(self.device_id)
+        self._observe(state)
+        return state
+
+    def _world_entry(self, key: str, load: Any) -> Any:
+        """A world lookup (contact or group, or None), cached until the world changes."""
+        generation = (changes.world_generation(), self._world_version)  # read before loading
+        cached = self._world
+        if cached[0] != generation or len(cached[1]) > WORLD_CACHE_MAX:
+            cached = (generation, {})
+            self._world = cached
+        entries = cached[1]
+        found = entries.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = entries[key] = load()
+        return found
+
+    def _forget_world(self) -> None:
+        """Drop the cached world entries (before a refusal is confirmed against the database)."""
+        self._world = (None, {})
+
+    def _contact(self, jid: str) -> Any:
+        return self._world_entry("contact:" + jid, lambda: world.contact_for(jid))
+
+    def _group(self, jid: str) -> Any:
+        return self._world_entry("group:" + jid, lambda: world.group(jid))
+
     def _silent(self) -> bool:
-        return network.active_fault(self.device_id, "silent") is not None
+        return self._fault_may_strike(("silent",)) and network.active_fault(self.device_id, "silent") is not None
 
     def _online(self) -> bool:
         """Connected and the socket really alive: what decides whether the network delivers now."""
@@ -198,10 +262,19 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
             if session is None:  # the keys vanished meanwhile (logged out elsewhere)
                 self._socket = False
                 return
-            self._connected = True
-            self._account = (session.phone_jid, session.lid, session.push_name)
-            held, self._held_events = self._held_events, []
-        self._save_state()
+        # Publish "connected" first, then look at the network before the first send can pass: a fault that
+        # another process stored while it saw the device offline (so it did not wait for us) is seen.
+        self._save_state(connected=True)
+        self._refresh_network()
+        with self._lock:
+            stale = gen != self._conn_gen or not self._socket
+            if not stale:
+                self._connected = True
+                self._account = (session.phone_jid, session.lid, session.push_name)
+                held, self._held_events = self._held_events, []
+        if stale:  # disconnected meanwhile: publish the truth again
+            self._save_state()
+            return
         self.sink(Connected(phone_jid=session.phone_jid, lid=session.lid, push_name=session.push_name))
         for event in held:
             self.sink(event)
@@ -270,7 +343,7 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
             time.sleep(self.scaled(ACK_TIMEOUT_S))
             raise WhatsAppError(ErrorCode.CONNECTION_TIMEOUT, f"{operation}: info query timed out",
                                 details={"operation": operation})
-        fault = network.take_fault(self.device_id, ("timeout",))
+        fault = network.take_fault(self.device_id, ("timeout",)) if self._fault_may_strike(("timeout",)) else None
         if fault is not None:
             time.sleep(self.scaled(fault.seconds if fault.seconds is not None else ACK_TIMEOUT_S))
             raise WhatsAppError(ErrorCode.CONNECTION_TIMEOUT, f"{operation}: timed out waiting for WhatsApp "
@@ -289,10 +362,21 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
             connection.close()
 
     def _poll_once(self) -> None:
+        """Apply the phone's pending actions, oldest first (an action held while offline first, when
+        online). Idle, this is one query, which also tells whether the caches went stale."""
         while not self._stop.is_set():
-            action = network.claim_next(self.device_id, include_deferred=self._online())
-            if action is None:
+            state = self._refresh_network()
+            if state.next_action is None and state.held_action is None:
                 return
+            action = None
+            if state.held_action is not None and self._online():
+                action = network.claim_held(state.held_action)
+            if action is None and state.next_action is not None:
+                action = network.claim(state.next_action)
+            if action is None:
+                if state.next_action is None:
+                    return  # only held actions, and the device is offline (or another engine took it)
+                continue  # another engine was first: look again
             self.handle_action(action)
 
     def handle_action(self, action: Any) -> None:
@@ -318,6 +402,11 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
             network.finish(action, error=exc)
         else:
             network.finish(action, result)
+
+    def _act_sync(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``store_fault`` from another process: answered once the caches reflect its fault."""
+        self._refresh_network()
+        return {"synced": True}
 
     def _act_fault(self, payload: dict[str, Any]) -> dict[str, Any]:
         kind = payload["kind"]

@@ -4,10 +4,11 @@ record of what reached the network, deduplication by message id, and the receipt
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from whatsapp import jids
@@ -49,13 +50,7 @@ class MessagingMixin:
         self.require_online("send")
         to = self._valid_jid(message.to_jid)
         wa_id = message.wa_id or world.new_companion_message_id()
-        previous = self._previous_send(wa_id)
-        if previous is not None:
-            return previous
-        route = self._route(to, posting=True)
-        self._send_faults(to)
-        payload = {**route, **self._content(message)}
-        return self._record_send("send", wa_id, to, payload, receipts=True)
+        return self._send_once("send", wa_id, to, lambda: self._content(message), posting=True, receipts=True)
 
     def react(self, chat_jid: str, target_wa_id: str, target_sender_jid: str, emoji: str,
               *, wa_id: str) -> SendResult:
@@ -79,22 +74,59 @@ class MessagingMixin:
         self.require_online(kind)
         to = self._valid_jid(chat_jid)
         wa_id = wa_id or world.new_companion_message_id()
-        previous = self._previous_send(wa_id)
-        if previous is not None:
-            return previous
-        route = self._route(to, posting=False)
-        self._send_faults(to)
-        return self._record_send(kind, wa_id, to, {**route, **content}, receipts=False)
+        return self._send_once(kind, wa_id, to, lambda: content, posting=False, receipts=False)
 
-    def _record_send(self, kind: str, wa_id: str, to: str, payload: dict[str, Any], *, receipts: bool) -> SendResult:
+    def _send_once(self, kind: str, wa_id: str, to: str, content: Callable[[], dict[str, Any]], *,
+                   posting: bool, receipts: bool) -> SendResult:
+        """One stanza with its id: an id the network already has is the same message (its first result,
+        whatever the route, content or pending faults say now); otherwise routed, refused by a pending
+        fault, or recorded."""
+        if self._fault_may_strike(self._send_fault_kinds(to)):
+            # A refusal is pending: a resent id must not consume it, so look the id up first.
+            previous = self._previous_send(wa_id)
+            if previous is not None:
+                return previous
+            route, twins = self._checked_route(to, posting=posting)
+            self.reveal(*twins)
+            self._send_faults(to)
+            return self._record_send(kind, wa_id, to, {**route, **content()}, receipts=receipts)
+        # Nothing pending: the unique (device, wa_id) constraint dedupes, with no read first. Whatever
+        # refuses the stanza is checked against a previous send before it is raised.
         try:
-            record = retrying(lambda: NetworkRecord.objects.create(
-                device_id=self.device_id, kind=kind, wa_id=wa_id, chat_jid=to, payload=payload))
-        except IntegrityError:  # the same id raced in from another thread: one message
+            route, twins = self._checked_route(to, posting=posting)
+        except Exception:
+            previous = self._previous_send(wa_id)
+            if previous is not None:
+                return previous
+            raise
+        try:
+            payload = {**route, **content()}
+        except Exception:
+            previous = self._previous_send(wa_id)
+            if previous is not None:
+                return previous
+            self.reveal(*twins)  # the route was looked up before the content was refused
+            raise
+        return self._record_send(kind, wa_id, to, payload, receipts=receipts, twins=twins)
+
+    def _record_send(self, kind: str, wa_id: str, to: str, payload: dict[str, Any], *, receipts: bool,
+                     twins: tuple[str, str] = ("", "")) -> SendResult:
+        def insert() -> NetworkRecord:
+            if connection.in_atomic_block:  # a savepoint: a duplicate must not break the caller's transaction
+                with transaction.atomic():
+                    return NetworkRecord.objects.create(device_id=self.device_id, kind=kind, wa_id=wa_id,
+                                                        chat_jid=to, payload=payload)
+            return NetworkRecord.objects.create(device_id=self.device_id, kind=kind, wa_id=wa_id, chat_jid=to,
+                                                payload=payload)
+
+        try:
+            record = retrying(insert, atomic=False)  # one statement: atomic on its own
+        except IntegrityError:  # the network has this id already (sent before, or raced in): one message
             previous = self._previous_send(wa_id)
             if previous is None:
                 raise
             return previous
+        self.reveal(*twins)
         if receipts:
             self._schedule_receipts(to, wa_id)
         return SendResult(wa_id=wa_id, timestamp=record.created_at)
@@ -112,10 +144,20 @@ class MessagingMixin:
             raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"not a WhatsApp JID: {jid!r}",
                                 details={"field": "to", "jid": jid}) from None
 
-    def _route(self, to: str, *, posting: bool) -> dict[str, Any]:
-        """Where the stanza goes, or the error WhatsApp gives for this recipient."""
+    def _checked_route(self, to: str, *, posting: bool) -> tuple[dict[str, Any], tuple[str, str]]:
+        """:meth:`_route` from the cached world; a refusal is confirmed against the database first (the
+        recipient may have joined the world since it was cached)."""
+        try:
+            return self._route(to, posting=posting)
+        except WhatsAppError:
+            self._forget_world()
+            return self._route(to, posting=posting)
+
+    def _route(self, to: str, *, posting: bool) -> tuple[dict[str, Any], tuple[str, str]]:
+        """Where the stanza goes, or the error WhatsApp gives for this recipient; with the phone/LID pair
+        the server discloses for a DM (for :meth:`reveal`, ``("", "")`` for a group)."""
         if jids.is_group(to):
-            group = world.group(to)
+            group = self._group(to)
             if group is None:
                 raise WhatsAppError(ErrorCode.MESSAGE_RECIPIENT_NOT_FOUND, f"no group {to}", details={
                     "jid": to, "whatsmeow": "failed to get group members: info query returned status 404: "
@@ -128,9 +170,9 @@ class MessagingMixin:
             if posting and group.is_announce and role == "member":
                 raise WhatsAppError(ErrorCode.GROUP_POSTING_RESTRICTED, "only admins can send messages to this "
                                     "group", details={"jid": to, "reason": "announcement", "server_error": 403})
-            return {"to": to, "participants": len(group.participants)}
-        phone, lid = world.twins(to)
-        contact = world.contact_for(to)
+            return {"to": to, "participants": len(group.participants)}, ("", "")
+        contact = self._contact(to)
+        phone, lid = world.twins_of(to, contact)
         if jids.is_lid(to) and contact is None:
             # A LID with no phone-number mapping: the server rejects the stanza (§4.3).
             raise _server_error(479, ErrorCode.MESSAGE_SEND_FAILED, "invalid stanza (smax-invalid) for a LID "
@@ -139,13 +181,15 @@ class MessagingMixin:
             raise WhatsAppError(ErrorCode.MESSAGE_RECIPIENT_NOT_FOUND, f"{to} is not on WhatsApp", details={
                 "jid": to, "whatsmeow": f"no LID found for {to} from server"})
         # Since 2026-07 whatsmeow sends every DM to the LID, with the phone number alongside.
-        self.reveal(phone, lid)
-        return {"to": to, "routed_to": lid or phone, "peer_recipient_pn": phone}
+        return {"to": to, "routed_to": lid or phone, "peer_recipient_pn": phone}, (phone, lid)
+
+    @staticmethod
+    def _send_fault_kinds(to: str) -> tuple[str, ...]:
+        return ("rate-limit", "479", "463") + (("posting-restricted",) if jids.is_group(to) else ())
 
     def _send_faults(self, to: str) -> None:
         """Pending refusals injected with ``simulate fault`` (each strikes once)."""
-        kinds = ("rate-limit", "479", "463") + (("posting-restricted",) if jids.is_group(to) else ())
-        fault = network.take_fault(self.device_id, kinds)
+        fault = network.take_fault(self.device_id, self._send_fault_kinds(to))
         if fault is None:
             return
         # The retry-after is simulated time too (--seconds, or the member's default), scaled like every delay.
@@ -213,13 +257,13 @@ class MessagingMixin:
     def _schedule_receipts(self, to: str, wa_id: str) -> None:
         """Delivered from every recipient after a moment; read later from those whose world entry reads."""
         if jids.is_group(to):
-            group = world.group(to)
+            group = self._group(to)
             me = self._me()[0]
             members = [p["jid"] for p in group.participants if p["jid"] != me] if group else []
         else:
             members = [to]
         for index, member in enumerate(members):
-            contact = world.contact_for(member)
+            contact = self._contact(member)
             if contact is None or not contact.on_whatsapp:
                 continue
             sender = member if not jids.is_group(to) else (contact.phone_jid or member)

@@ -194,6 +194,16 @@ class WorldGroup(models.Model):
                 "me_role": self.me_role, "source": self.source}
 
 
+class WorldVersion(models.Model):
+    """One row (id 1) whose ``version`` grows whenever the world changes (a contact or group saved), so that
+    an engine in another process notices, with one cheap read per poll, that its cached lookups are stale."""
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"world v{self.version}"
+
+
 class MediaBlob(models.Model):
     """The plain bytes of a media attachment the network holds (what ``download_media`` fetches)."""
 

@@ -8,17 +8,21 @@ device sent is read back from :class:`NetworkRecord`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from whatsapp.engine.simulator import changes
 from whatsapp.engine.simulator.db import retrying
 from whatsapp.engine.simulator.models import (
     MediaBlob,
@@ -27,6 +31,7 @@ from whatsapp.engine.simulator.models import (
     SimDeviceState,
     SimFault,
     SimSession,
+    WorldVersion,
 )
 from whatsapp.errors import WhatsAppError
 
@@ -41,6 +46,10 @@ FAULT_KINDS = IMMEDIATE_FAULTS + STORED_FAULTS
 # A stored fault kind for "the next N connect() attempts drop" (set by ``drop --count N``).
 CONNECT_DROP = "connect-drop"
 TEMP_BAN = "temp-ban"
+# An action with no effect but its answer: once the engine answered it, its caches reflect every fault
+# stored before it (see ``store_fault``).
+SYNC = "sync"
+SYNC_WAIT_S = 2.0
 
 
 class SimulationError(Exception):
@@ -137,24 +146,63 @@ def perform(device_id: uuid.UUID | str, action: str, payload: dict[str, Any] | N
 # --- actions: the engine's side --------------------------------------------------------------
 
 
-def claim_next(device_id: str, *, include_deferred: bool = False) -> PhoneAction | None:
-    """The oldest unclaimed action of the device, claimed for this engine (never handed out twice).
-    With ``include_deferred``, an action held while offline is handed out first."""
+def _column(model: Any, field: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(field).column)
 
-    def work() -> PhoneAction | None:
-        if include_deferred:
-            held = PhoneAction.objects.filter(device_id=device_id, deferred=True).order_by("id").first()
-            if held is not None and PhoneAction.objects.filter(pk=held.pk, deferred=True).update(deferred=False):
-                held.deferred = False
-                return held
-        for pk in PhoneAction.objects.filter(device_id=device_id, claimed_at__isnull=True,
-                                             handled_at__isnull=True).order_by("id").values_list("pk", flat=True)[:5]:
-            if PhoneAction.objects.filter(pk=pk, claimed_at__isnull=True, handled_at__isnull=True).update(
-                    claimed_at=timezone.now()):
-                return PhoneAction.objects.get(pk=pk)
-        return None
 
-    return retrying(work, atomic=False)
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@dataclass(frozen=True)
+class PollState:
+    """What one poll tick learned: the next action to claim, an action held while offline, and
+    stamps that change whenever the device's faults or the world change (so caches can be trusted)."""
+
+    next_action: int | None
+    held_action: int | None
+    fault_stamp: tuple[Any, ...]
+    world_version: int | None
+
+
+def poll_state(device_id: str) -> PollState:
+    """The engine's look at the network for one device: the actions to claim, and whether its cached
+    faults or world entries may be stale. One round trip; nothing is locked or written."""
+    device = PhoneAction._meta.get_field("device_id").get_db_prep_value(uuid.UUID(str(device_id)), connection)
+    actions, faults, version = _table(PhoneAction), _table(SimFault), _table(WorldVersion)
+    a_id, a_device = _column(PhoneAction, "id"), _column(PhoneAction, "device_id")
+    f_id, f_device = _column(SimFault, "id"), _column(SimFault, "device_id")
+    sql = (
+        f"SELECT (SELECT MIN({a_id}) FROM {actions} WHERE {a_device} = %s AND {_column(PhoneAction, 'handled_at')} "
+        f"IS NULL AND {_column(PhoneAction, 'claimed_at')} IS NULL), "
+        f"(SELECT MIN({a_id}) FROM {actions} WHERE {a_device} = %s AND {_column(PhoneAction, 'deferred')} = %s), "
+        f"(SELECT COUNT(*) FROM {faults} WHERE {f_device} = %s), "
+        f"(SELECT MAX({f_id}) FROM {faults} WHERE {f_device} = %s), "
+        f"(SELECT SUM({_column(SimFault, 'remaining')}) FROM {faults} WHERE {f_device} = %s), "
+        f"(SELECT {_column(WorldVersion, 'version')} FROM {version} WHERE {_column(WorldVersion, 'id')} = 1)"
+    )
+
+    def work() -> tuple[Any, ...]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [device, device, True, device, device, device])
+            return cursor.fetchone()
+
+    row = retrying(work, atomic=False)
+    return PollState(next_action=row[0], held_action=row[1], fault_stamp=(row[2], row[3], row[4]),
+                     world_version=row[5])
+
+
+def claim(pk: int) -> PhoneAction | None:
+    """Claim the unclaimed action ``pk`` (None when another engine was first)."""
+    claimed = retrying(lambda: PhoneAction.objects.filter(
+        pk=pk, claimed_at__isnull=True, handled_at__isnull=True).update(claimed_at=timezone.now()), atomic=False)
+    return retrying(lambda: PhoneAction.objects.get(pk=pk), atomic=False) if claimed else None
+
+
+def claim_held(pk: int) -> PhoneAction | None:
+    """Hand out the action ``pk`` held while offline (None when it is no longer held)."""
+    taken = retrying(lambda: PhoneAction.objects.filter(pk=pk, deferred=True).update(deferred=False), atomic=False)
+    return retrying(lambda: PhoneAction.objects.get(pk=pk), atomic=False) if taken else None
 
 
 def has_unclaimed(device_id: str) -> bool:
@@ -175,9 +223,26 @@ def finish(action: PhoneAction, result: dict[str, Any] | None = None, error: Bas
 
 def store_fault(device_id: uuid.UUID | str, kind: str, *, count: int = 1, seconds: float | None = None,
                 until_s: float | None = None, detail: dict[str, Any] | None = None) -> SimFault:
+    """Store a fault for the device's next operations. When the device is connected through an engine of
+    another process, return only once that engine has taken the fault into account (its next send
+    sees it); an engine of this process sees it at once, and one that is offline or not running reads
+    its faults again when it connects."""
     until = timezone.now() + timedelta(seconds=until_s) if until_s is not None else None
-    return retrying(lambda: SimFault.objects.create(device_id=device_id, kind=kind, remaining=max(1, count),
-                                                    seconds=seconds, until=until, detail=detail or {}))
+    fault = retrying(lambda: SimFault.objects.create(device_id=device_id, kind=kind, remaining=max(1, count),
+                                                     seconds=seconds, until=until, detail=detail or {}))
+    changes.faults_changed(device_id)
+    if not changes.hosted(device_id):
+        _sync_with_engine(device_id)
+    return fault
+
+
+def _sync_with_engine(device_id: uuid.UUID | str) -> None:
+    connected = retrying(lambda: SimDeviceState.objects.filter(device_id=device_id).values_list(
+        "connected", flat=True).first(), atomic=False)
+    if not connected:
+        return
+    with contextlib.suppress(SimulationError):  # its runner is gone (killed): the fault waits as before
+        perform(device_id, SYNC, {}, timeout_s=SYNC_WAIT_S)
 
 
 def take_fault(device_id: str, kinds: tuple[str, ...]) -> SimFault | None:
@@ -190,21 +255,38 @@ def take_fault(device_id: str, kinds: tuple[str, ...]) -> SimFault | None:
                 return fault
         return None
 
-    return retrying(work)
+    taken = retrying(work)
+    if taken is not None:
+        changes.faults_changed(device_id)
+    return taken
+
+
+def pending_fault_kinds(device_id: str) -> frozenset[str]:
+    """The kinds of the device's pending faults (what the engine keeps in memory)."""
+    return frozenset(retrying(lambda: list(SimFault.objects.filter(
+        device_id=device_id, remaining__gt=0).values_list("kind", flat=True)), atomic=False))
 
 
 def active_fault(device_id: str, kind: str) -> SimFault | None:
     """A pending fault of ``kind`` without consuming it (time-bound ones only while they last)."""
 
+    expired = [0]
+
     def work() -> SimFault | None:
-        SimFault.objects.filter(device_id=device_id, kind=kind, until__lte=timezone.now()).delete()
+        expired[0] = SimFault.objects.filter(device_id=device_id, kind=kind, until__lte=timezone.now()).delete()[0]
         return SimFault.objects.filter(device_id=device_id, kind=kind, remaining__gt=0).order_by("id").first()
 
-    return retrying(work)
+    found = retrying(work)
+    if expired[0]:
+        changes.faults_changed(device_id)
+    return found
 
 
 def clear_faults(device_id: str, kinds: tuple[str, ...]) -> int:
-    return retrying(lambda: SimFault.objects.filter(device_id=device_id, kind__in=kinds).delete()[0])
+    cleared = retrying(lambda: SimFault.objects.filter(device_id=device_id, kind__in=kinds).delete()[0])
+    if cleared:
+        changes.faults_changed(device_id)
+    return cleared
 
 
 # --- media -----------------------------------------------------------------------------------

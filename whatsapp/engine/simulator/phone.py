@@ -26,7 +26,7 @@ from whatsapp.engine.base import (
     ReceiptReceived,
     ReceiptStatus,
 )
-from whatsapp.engine.simulator import world
+from whatsapp.engine.simulator import changes, world
 from whatsapp.engine.simulator.db import retrying
 from whatsapp.engine.simulator.models import NetworkRecord, WorldContact
 
@@ -186,7 +186,8 @@ class PhoneMixin:
         last_seen = datetime.fromisoformat(payload["last_seen"]) if payload.get("last_seen") else None
         if not available and last_seen is None:
             last_seen = timezone.now()
-        retrying(lambda: WorldContact.objects.filter(phone_jid=world.twins(jid)[0] or jid).update(online=available))
+        if retrying(lambda: WorldContact.objects.filter(phone_jid=world.twins(jid)[0] or jid).update(online=available)):
+            changes.world_changed()  # an UPDATE sends no post_save
         self.sink(PresenceChanged(jid=jid, available=available, last_seen=last_seen))
         return {"jid": jid, "available": available, "last_seen": last_seen.isoformat() if last_seen else None,
                 "delivered": True}

@@ -96,7 +96,11 @@ def group(jid: str) -> WorldGroup | None:
 
 def twins(jid: str) -> tuple[str, str]:
     """``(phone_jid, lid)`` of a person as far as the world knows (``""`` for an unknown half)."""
-    contact = contact_for(jid)
+    return twins_of(jid, contact_for(jid))
+
+
+def twins_of(jid: str, contact: WorldContact | None) -> tuple[str, str]:
+    """:func:`twins` given the world's entry for ``jid`` (``contact_for(jid)``)."""
     if contact is not None:
         return contact.phone_jid, contact.lid
     if jids.is_lid(jid):
