@@ -72,3 +72,32 @@ def test_concurrent_appends_to_two_devices_stay_independent() -> None:
     total = THREADS * APPENDS_PER_THREAD
     assert _sequences(first) == list(range(1, total + 1))
     assert _sequences(second) == list(range(1, total + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_linking_the_same_twins_concurrently_leaves_one_contact() -> None:
+    """The runner (an IdentityLinked event) and a service (a user-info answer) may learn the same
+    phone/LID pair at the same moment."""
+    from tests.factories import make_device
+    from whatsapp.models import Contact
+
+    device = make_device()
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def link() -> None:
+        try:
+            barrier.wait()
+            Contact.link_twins(device.pk, "15145550101@s.whatsapp.net", "118207457280017@lid")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=link) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Contact.objects.filter(device=device).count() == 1

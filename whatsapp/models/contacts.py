@@ -8,7 +8,7 @@ approval replies follow the person rather than the address.
 
 from __future__ import annotations
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from whatsapp import jids
@@ -73,6 +73,15 @@ class Contact(models.Model):
         phone_jid, lid = jids.normalize(phone_jid), jids.normalize(lid)
         if not (jids.is_phone(phone_jid) and jids.is_lid(lid)):
             raise ValueError(f"expected a phone JID and a LID, got {phone_jid!r} and {lid!r}")
+        try:
+            return cls._link_twins(device_id, phone_jid, lid)
+        except IntegrityError:
+            # Another process (the runner ingesting the same identity) created a row meanwhile;
+            # with that row now visible, linking again merges into it.
+            return cls._link_twins(device_id, phone_jid, lid)
+
+    @classmethod
+    def _link_twins(cls, device_id: object, phone_jid: str, lid: str) -> Contact:
         with transaction.atomic():
             by_phone = cls.objects.select_for_update().filter(device_id=device_id, phone_jid=phone_jid).first()
             by_lid = cls.objects.select_for_update().filter(device_id=device_id, lid=lid).first()
