@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.factories import make_app, make_device
-from tests.support.simulator import ALICE, FALCON, OWNER, Harness
+from tests.support.simulator import ALICE, FALCON, OWNER
 from whatsapp.engine.base import (
     Connected,
     ConnectionLost,
@@ -27,13 +27,6 @@ from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.management.commands.simulate import Command
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sim():
-    harness = Harness()
-    yield harness
-    harness.close()
 
 
 def simulate(*args: str) -> object:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from tests.support.simulator import ALICE, FALCON, OWNER, Harness, act, wait_until
+from tests.support.simulator import ALICE, FALCON, OWNER, act, wait_until
 from whatsapp.engine.base import (
     PERMANENT_REASONS,
     Connected,
@@ -25,18 +25,6 @@ from whatsapp.engine.simulator.network import SimulationError
 from whatsapp.errors import ErrorCode, WhatsAppError
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sim():
-    harness = Harness()
-    yield harness
-    harness.close()
-
-
-@pytest.fixture
-def linked(sim):
-    return sim.linked()
 
 
 def text(wa_id: str, to: str = ALICE) -> OutgoingMessage:

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.support.simulator import OWNER, Harness, act, wait_until
+from tests.support.simulator import OWNER, act, wait_until
 from whatsapp.engine.base import Connected, Paired, QRCodeIssued, QRWindowClosed
 from whatsapp.engine.simulator.linking import PAIR_ALPHABET
 from whatsapp.engine.simulator.models import SimDeviceState, SimSession, WorldGroup
@@ -21,13 +21,6 @@ from whatsapp.errors import ErrorCode, WhatsAppError
 pytestmark = pytest.mark.django_db(transaction=True)
 
 QR_FORMAT = re.compile(r"^https://wa\.me/settings/linked_devices#(2@[^,]+),([^,]{44}),([^,]{44}),([^,]{44}),(\w)$")
-
-
-@pytest.fixture
-def sim():
-    harness = Harness()
-    yield harness
-    harness.close()
 
 
 def test_the_qr_window_shows_six_codes_60_then_20_seconds_each_and_closes_at_160(sim):

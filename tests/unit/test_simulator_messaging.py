@@ -23,7 +23,6 @@ from tests.support.simulator import (
     LANDLINE,
     NEWS,
     OWNER,
-    Harness,
     act,
 )
 from whatsapp.engine.base import (
@@ -49,18 +48,6 @@ from whatsapp.engine.simulator.network import SimulationError
 from whatsapp.errors import ErrorCode, WhatsAppError
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sim():
-    harness = Harness()
-    yield harness
-    harness.close()
-
-
-@pytest.fixture
-def linked(sim):
-    return sim.linked()
 
 
 def sent(engine, kind="send"):
