@@ -314,6 +314,19 @@ def test_a_sent_verdict_records_whatsapps_time_and_moves_the_preview() -> None:
     assert (event.payload["message_id"], event.payload["status"]) == (message.wa_id, "sent")
 
 
+def test_a_late_sent_verdict_never_moves_the_preview_back() -> None:
+    """A send acknowledged after a newer message arrived leaves the newer preview, whatever chat
+    object the caller holds."""
+    device = make_device()
+    message = queued(device)
+    message.chat  # noqa: B018 - cache the chat as it is now (no preview yet)
+    newer = timezone.now() + timedelta(minutes=5)
+    ingest_message(device, make_inbound(message.chat.jid, wa_id="NEWER", text="newer", timestamp=newer))
+    record_outbound(device, message, status=DeliveryStatus.SENT, timestamp=newer - timedelta(minutes=1))
+    stored_chat = chat(device, message.chat.jid)
+    assert (stored_chat.last_message_preview, stored_chat.last_message_at) == ("newer", newer)
+
+
 def test_a_failed_verdict_records_the_code_and_leaves_the_preview() -> None:
     device = make_device()
     message = queued(device)

@@ -47,25 +47,18 @@ class DeviceEvent(models.Model):
 
     @classmethod
     def append(cls, device_id: Any, type: str, payload: dict[str, Any] | None = None) -> DeviceEvent:
-        """Append an event with the device's next sequence number.
+        """Append an event with the device's next sequence number (see :meth:`append_many`)."""
+        return cls.append_many(device_id, [(type, payload or {})])[0]
+
+    @classmethod
+    def append_many(cls, device_id: Any, events: list[tuple[str, dict[str, Any]]]) -> list[DeviceEvent]:
+        """Append events in order with consecutive sequence numbers: one counter update and one
+        insert, however many events (the runner records a batch of sends this way).
 
         The counter lives on the device row: the UPDATE locks that row until the transaction ends
         (PostgreSQL) or the write lock serialises writers (SQLite, IMMEDIATE transactions), so two
         concurrent appends can never take the same number, and a rolled-back append leaves no gap.
         """
-        from whatsapp.models.devices import Device
-
-        with transaction.atomic():
-            updated = Device.objects.filter(pk=device_id).update(event_sequence=F("event_sequence") + 1)
-            if not updated:
-                raise Device.DoesNotExist(f"device {device_id} does not exist")
-            sequence = Device.objects.filter(pk=device_id).values_list("event_sequence", flat=True).get()
-            return cls.objects.create(device_id=device_id, sequence=sequence, type=type, payload=payload or {})
-
-    @classmethod
-    def append_many(cls, device_id: Any, events: list[tuple[str, dict[str, Any]]]) -> list[DeviceEvent]:
-        """Append several events in order with consecutive sequence numbers: one counter update and
-        one insert, however many events (the runner records a batch of sends this way)."""
         from whatsapp.models.devices import Device
 
         if not events:

@@ -17,13 +17,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from whatsapp.engine import base
 from whatsapp.errors import Category, ErrorCode, WhatsAppError
 from whatsapp.models import (
-    Chat,
     CommandState,
     DeliveryStatus,
     Device,
@@ -32,7 +30,7 @@ from whatsapp.models import (
     EventType,
     Message,
 )
-from whatsapp.services.ingest import PREVIEW_CHARS
+from whatsapp.services.ingest import touch_chat
 from whatsapp.services.payloads import message_payload
 
 logger = logging.getLogger("whatsapp.runner")
@@ -144,10 +142,7 @@ class SendBatch:
             Message.objects.bulk_update(messages, ["wa_id", "status", "error_code", "sent_at", "timestamp"])
             DeviceCommand.objects.bulk_update(commands, ["state", "error_code", "error_message", "result",
                                                          "finished_at"])
-            for chat_id, message in latest_by_chat.items():  # previews never move back to older messages
-                Chat.objects.filter(pk=chat_id).filter(
-                    Q(last_message_at__isnull=True) | Q(last_message_at__lte=message.timestamp)
-                ).update(last_message_at=message.timestamp,
-                         last_message_preview=(message.body or f"[{message.type}]")[:PREVIEW_CHARS])
+            for chat_id, message in latest_by_chat.items():
+                touch_chat(chat_id, message)
             DeviceEvent.append_many(self.device.pk, events)
         self.outcomes, self.settled = [], []

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, Q, TextField, Value, When
 
 from whatsapp import jids
 from whatsapp.engine.base import (
@@ -65,11 +65,6 @@ def link_identity(device: Device, phone_jid: str, lid: str) -> Contact:
     return Contact.link_twins(device.pk, phone_jid, lid)
 
 
-def _preview(message: InboundMessage) -> str:
-    text = message.text or (f"[{message.kind}]" if message.kind != "text" else "")
-    return text[:PREVIEW_CHARS]
-
-
 def ingest_message(device: Device, message: InboundMessage, *, from_history: bool = False) -> Message | None:
     """Store an inbound (or own-phone) message once. Returns it, or None when already stored."""
     if message.sender_phone_jid and message.sender_lid:
@@ -99,7 +94,7 @@ def ingest_message(device: Device, message: InboundMessage, *, from_history: boo
             status=DeliveryStatus.SENT if message.from_me else "",
             timestamp=message.timestamp, from_history=from_history,
         )
-        _touch_chat(chat, stored, unread=not message.from_me and not from_history)
+        touch_chat(chat.pk, stored, unread=not message.from_me and not from_history)
         # Decided by the database: this instance may be stale (the runner keeps one for hours).
         Device.objects.filter(pk=device.pk).filter(
             Q(last_message_at__isnull=True) | Q(last_message_at__lt=stored.timestamp)
@@ -108,16 +103,21 @@ def ingest_message(device: Device, message: InboundMessage, *, from_history: boo
     return stored
 
 
-def _touch_chat(chat: Chat, message: Message, *, unread: bool) -> None:
-    """Move the chat's preview forward (never back to an older message) and count unread."""
-    changes: dict[str, Any] = {}
-    if chat.last_message_at is None or message.timestamp >= chat.last_message_at:
-        changes["last_message_at"] = message.timestamp
-        changes["last_message_preview"] = (message.body or f"[{message.type}]")[:PREVIEW_CHARS]
+def touch_chat(chat_id: int, message: Message, *, unread: bool = False) -> None:
+    """Move the chat's preview forward and count an unread message, in one UPDATE. Whether the
+    message is newer is decided by the database, so a stale chat instance (the runner keeps
+    objects for hours) can never move the preview back to an older message."""
+    newer = Q(last_message_at__isnull=True) | Q(last_message_at__lte=message.timestamp)
+    preview = (message.body or f"[{message.type}]")[:PREVIEW_CHARS]
+    changes: dict[str, Any] = {
+        "last_message_at": Case(When(newer, then=Value(message.timestamp)), default=F("last_message_at"),
+                                output_field=DateTimeField()),
+        "last_message_preview": Case(When(newer, then=Value(preview)), default=F("last_message_preview"),
+                                     output_field=TextField()),
+    }
     if unread:
         changes["unread_count"] = F("unread_count") + 1
-    if changes:
-        Chat.objects.filter(pk=chat.pk).update(**changes)
+    Chat.objects.filter(pk=chat_id).update(**changes)
 
 
 def ingest_history(device: Device, messages: tuple[InboundMessage, ...] | list[InboundMessage]) -> int:
@@ -137,7 +137,7 @@ def record_outbound(device: Device, message: Message, *, status: str, timestamp:
         Message.objects.filter(pk=message.pk).update(**updates)
         message.refresh_from_db()
         if status == DeliveryStatus.SENT:
-            _touch_chat(message.chat, message, unread=False)
+            touch_chat(message.chat_id, message)
         DeviceEvent.append(device.pk, EventType.MESSAGE, message_payload(message))
 
 
