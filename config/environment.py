@@ -145,6 +145,8 @@ VARIABLES: tuple[Variable, ...] = (
              "Empty: derived from `SECRET_KEY`.", G_API, secret=True),
     Variable("SEND_WAIT_SECONDS", "int", 20, "How long `POST /devices/{id}/messages` waits for WhatsApp's "
              "ack before answering 202 `queued`.", G_API, minimum=0, maximum=120),
+    Variable("API_RATE_LIMIT_PER_MIN", "int", 6000, "REST requests per app per minute (`rate_limit_exceeded` "
+             "429 above it, with `Retry-After` and `X-RateLimit-*`); 0 disables the limiter.", G_API, minimum=0),
     Variable("WEBHOOK_BASE_URL", "str", "", "Base URL that relative app webhook paths are joined to.", G_API),
     Variable("ALLOW_PRIVATE_URLS", "bool", False, "Let media URLs and webhooks reach private, loopback and "
              "link-local addresses (tests and trusted networks only).", G_API),

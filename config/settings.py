@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "ninja",
     "whatsapp",
     "whatsapp.engine.simulator",
     "approvals",
@@ -76,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whatsapp.middleware.ErrorEnvelopeMiddleware",
+    "whatsapp.api.middleware.ApiMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -167,6 +169,14 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds counters every web process must share (the API's request limiter): Redis when
+# distributed, the process's memory when embedded (one web process).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "wag"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- gateway behaviour (read by the services) -----------------------------------------------
 
 WHATSAPP_ENGINE = read("WHATSAPP_ENGINE")
@@ -197,6 +207,7 @@ AUDIT_RETENTION_DAYS = read("AUDIT_RETENTION_DAYS")
 DATA_ENCRYPTION_KEY = read("DATA_ENCRYPTION_KEY")
 JWT_SECRET = read("JWT_SECRET") or f"jwt:{SECRET_KEY}"
 SEND_WAIT_SECONDS = read("SEND_WAIT_SECONDS")
+API_RATE_LIMIT_PER_MIN = read("API_RATE_LIMIT_PER_MIN")
 WEBHOOK_BASE_URL = read("WEBHOOK_BASE_URL")
 ALLOW_PRIVATE_URLS = read("ALLOW_PRIVATE_URLS")
 

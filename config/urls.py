@@ -1,14 +1,13 @@
-"""URL map: admin, health/readiness, and (with later issues) the REST API at the site root."""
+"""URL map: the admin, and the REST API at the site root (health, readiness, devices, …)."""
 
 from django.contrib import admin
 from django.urls import path
 
-from whatsapp import views
+from whatsapp.api.site import api
 
 urlpatterns = [
-    path("health", views.health, name="health"),
-    path("ready", views.ready, name="ready"),
     path("admin/", admin.site.urls),
+    path("", api.urls),
 ]
 
 handler400 = "whatsapp.http.bad_request"

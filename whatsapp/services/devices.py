@@ -24,18 +24,19 @@ LINK_TIMEOUT_S = 30.0
 LOGOUT_TIMEOUT_S = 15.0
 
 
-def create_device(app: App, name: str, *, wait_s: float = LINK_TIMEOUT_S) -> Device:
+def create_device(app: App, name: str, *, wait_s: float | None = None) -> Device:
     """A new device with its first QR code (``status: qr_generated``)."""
     device = Device.create(app, name)
     return link_device(device, wait_s=wait_s)
 
 
-def link_device(device: Device, *, wait_s: float = LINK_TIMEOUT_S) -> Device:
+def link_device(device: Device, *, wait_s: float | None = None) -> Device:
     """Start QR linking and return the device once its first QR is recorded.
 
     Refused with ``QR_RESET_NOT_ALLOWED`` while a QR is valid or a session is active, and with
     ``DEVICE_DESTROYED`` for a destroyed device.
     """
+    wait_s = LINK_TIMEOUT_S if wait_s is None else wait_s
     device.refresh_from_db()
     device.ensure_qr_reset_allowed()
     command = DeviceCommand.enqueue(device.pk, CommandKind.LINK, timeout_s=wait_s)
@@ -44,9 +45,10 @@ def link_device(device: Device, *, wait_s: float = LINK_TIMEOUT_S) -> Device:
     return device
 
 
-def pair_device(device: Device, phone: str, *, wait_s: float = LINK_TIMEOUT_S) -> str:
+def pair_device(device: Device, phone: str, *, wait_s: float | None = None) -> str:
     """The 8-character pairing code to type on the phone (WhatsApp → Linked devices → Link with
     phone number). The QR stays valid as a fallback."""
+    wait_s = LINK_TIMEOUT_S if wait_s is None else wait_s
     digits = normalize_phone(phone)
     device.refresh_from_db()
     device.ensure_alive()
