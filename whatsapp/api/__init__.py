@@ -1,0 +1,1 @@
+"""The REST API (django-ninja): routers per resource family, mounted by ``whatsapp.api.site``."""
