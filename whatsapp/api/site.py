@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 from whatsapp import views
-from whatsapp.api import devices, errors
+from whatsapp.api import apps, contacts, devices, errors, groups, media, messages
 from whatsapp.api.auth import AppToken
 
 DESCRIPTION = """\
@@ -54,3 +54,8 @@ async def ready(request: HttpRequest) -> HttpResponse:
 
 
 api.add_router("", devices.router)
+api.add_router("", messages.router)
+api.add_router("", groups.router)
+api.add_router("", contacts.router)
+api.add_router("", media.router)
+api.add_router("", apps.router)

@@ -6,6 +6,7 @@ from whatsapp.models.contacts import Contact
 from whatsapp.models.devices import ConnectionState, Device, DeviceStatus
 from whatsapp.models.events import DeviceEvent, EventType
 from whatsapp.models.heartbeats import ProcessHeartbeat
+from whatsapp.models.idempotency import IdempotencyKey
 from whatsapp.models.messages import DeliveryStatus, Direction, Message, MessageType, Reaction
 from whatsapp.models.tenancy import App, Tenant
 from whatsapp.models.webhooks import DeliveryState, WebhookAttempt, WebhookDelivery
@@ -13,6 +14,6 @@ from whatsapp.models.webhooks import DeliveryState, WebhookAttempt, WebhookDeliv
 __all__ = [
     "App", "Chat", "ChatKind", "CommandKind", "CommandState", "ConnectionState", "Contact", "DeliveryState",
     "DeliveryStatus", "Device", "DeviceCommand", "DeviceEvent", "DeviceLease", "DeviceStatus", "Direction",
-    "EventType", "Message", "MessageType", "ProcessHeartbeat", "Reaction", "Tenant", "WebhookAttempt",
+    "EventType", "IdempotencyKey", "Message", "MessageType", "ProcessHeartbeat", "Reaction", "Tenant", "WebhookAttempt",
     "WebhookDelivery",
 ]

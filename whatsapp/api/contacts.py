@@ -1,0 +1,7 @@
+"""Contacts endpoints (being built)."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["contacts"])
