@@ -14,6 +14,6 @@ from whatsapp.models.webhooks import DeliveryState, WebhookAttempt, WebhookDeliv
 __all__ = [
     "App", "Chat", "ChatKind", "CommandKind", "CommandState", "ConnectionState", "Contact", "DeliveryState",
     "DeliveryStatus", "Device", "DeviceCommand", "DeviceEvent", "DeviceLease", "DeviceStatus", "Direction",
-    "EventType", "IdempotencyKey", "Message", "MessageType", "ProcessHeartbeat", "Reaction", "Tenant", "WebhookAttempt",
-    "WebhookDelivery",
+    "EventType", "IdempotencyKey", "Message", "MessageType", "ProcessHeartbeat", "Reaction", "Tenant",
+    "WebhookAttempt", "WebhookDelivery",
 ]
