@@ -373,6 +373,9 @@ class ErrorCode(enum.Enum):
     REQUEST_TOO_LARGE = ErrorSpec(
         "request_too_large", 413, _C, "api", _GW, "Request body exceeds the configured limit",
         "Reduce the body size, or send media by URL instead of base64.")
+    RANGE_NOT_SATISFIABLE = ErrorSpec(
+        "range_not_satisfiable", 416, _C, "api", _GW, "The requested byte range is outside the file",
+        "Ask for bytes between 0 and size - 1 (see details.size), or omit the Range header.")
     METHOD_NOT_ALLOWED = ErrorSpec(
         "method_not_allowed", 405, _C, "api", _GW, "HTTP method not allowed for this endpoint",
         "Use a method the endpoint supports (see the Allow header).")

@@ -128,6 +128,7 @@ GATEWAY_CODES: list[tuple[str, str, int, Category]] = [
     ("WHATSAPP_ERROR", "whatsapp_error", 502, Category.UNKNOWN),
     ("IDEMPOTENCY_KEY_REUSED", "idempotency_key_reused", 409, Category.CLIENT_ERROR),
     ("REQUEST_TOO_LARGE", "request_too_large", 413, Category.CLIENT_ERROR),
+    ("RANGE_NOT_SATISFIABLE", "range_not_satisfiable", 416, Category.CLIENT_ERROR),
     ("METHOD_NOT_ALLOWED", "method_not_allowed", 405, Category.CLIENT_ERROR),
     ("MEDIA_URL_FORBIDDEN", "media_url_forbidden", 400, Category.CLIENT_ERROR),
     ("MEDIA_FETCH_FAILED", "media_fetch_failed", 502, Category.TRANSIENT),
@@ -247,7 +248,7 @@ def test_every_member_is_accounted_for() -> None:
         | {code for code, *_ in GATEWAY_CODES}
     )
     assert {member.code for member in ErrorCode} == expected
-    assert len(ErrorCode) == 77
+    assert len(ErrorCode) == 78
 
 
 # --- invariants --------------------------------------------------------------------------------------

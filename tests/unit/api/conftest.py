@@ -23,7 +23,7 @@ class ApiClient:
         merged.update(headers or {})
         return merged
 
-    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | str | None = None,
+    def request(self, method: str, path: str, /, body: Any = None, *, raw: bytes | str | None = None,
                 headers: dict[str, str] | None = None, **query: Any):
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         kwargs: dict[str, Any] = {"headers": self._headers(headers)}
@@ -33,7 +33,7 @@ class ApiClient:
             kwargs.update(data=data, content_type="application/json")
         return getattr(self.client, method)(path, **kwargs)
 
-    def get(self, path: str, **kwargs: Any):
+    def get(self, path: str, /, **kwargs: Any):
         return self.request("get", path, **kwargs)
 
     def post(self, path: str, body: Any = None, **kwargs: Any):
