@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from whatsapp.errors import ErrorCode, WhatsAppError
@@ -40,6 +40,19 @@ class IdempotencyKey(models.Model):
     def find(cls, app: App, key: str) -> IdempotencyKey | None:
         """The live row of ``key`` (rows past the retention count as absent)."""
         return cls.objects.filter(app=app, key=key, created_at__gte=timezone.now() - RETENTION).first()
+
+    @classmethod
+    def claim(cls, app: App, key: str, fingerprint: str, device: Device, message: Message) -> IdempotencyKey | None:
+        """Record ``key`` for ``message`` — call it inside the transaction that accepts the message.
+        ``None`` when another request holds the key (it won the race to the unique constraint; on
+        PostgreSQL this returns only once that request committed). A row past the retention is
+        dropped first, so an old key is reusable even before the purge ran."""
+        cls.objects.filter(app=app, key=key, created_at__lt=timezone.now() - RETENTION).delete()
+        try:
+            with transaction.atomic():
+                return cls.objects.create(app=app, key=key, fingerprint=fingerprint, device=device, message=message)
+        except IntegrityError:
+            return None
 
     def ensure_same_request(self, fingerprint: str) -> None:
         if fingerprint != self.fingerprint:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from whatsapp.services.commands import await_command
 from whatsapp.services.ingest import chat_for
 
 MAX_TEXT_CHARS = 4096
+MAX_POLL_OPTIONS = 12  # WhatsApp's limit
 MEDIA_KINDS = frozenset({Kind.IMAGE, Kind.VIDEO, Kind.AUDIO, Kind.DOCUMENT, Kind.STICKER})
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "video/mp4": "mp4",
               "audio/ogg": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a", "application/pdf": "pdf"}
@@ -85,8 +87,24 @@ def _validate(outgoing: Outgoing) -> None:
     if outgoing.kind == Kind.CONTACT and not (outgoing.contact_name and outgoing.vcard):
         raise WhatsAppError(ErrorCode.VALIDATION_ERROR, "contact_name and vcard are required.",
                             details={"field": "vcard"})
-    if outgoing.kind == Kind.POLL and len(outgoing.poll_options) < 2:
+    if outgoing.kind == Kind.POLL:
+        _validate_poll(outgoing)
+
+
+def _validate_poll(outgoing: Outgoing) -> None:
+    """WhatsApp shows a poll without a question as an empty bubble and refuses duplicate options."""
+    if not outgoing.text.strip():
+        raise WhatsAppError(ErrorCode.VALIDATION_ERROR, "a poll needs its question as text.",
+                            details={"field": "text"})
+    options = [option.strip() for option in outgoing.poll_options]
+    if len(options) < 2:
         raise WhatsAppError(ErrorCode.VALIDATION_ERROR, "a poll needs at least two options.",
+                            details={"field": "poll_options"})
+    if len(options) > MAX_POLL_OPTIONS:
+        raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"a poll has at most {MAX_POLL_OPTIONS} options.",
+                            details={"field": "poll_options"})
+    if not all(options) or len(set(options)) != len(options):
+        raise WhatsAppError(ErrorCode.VALIDATION_ERROR, "poll options must be non-empty and distinct.",
                             details={"field": "poll_options"})
 
 
@@ -102,10 +120,16 @@ def _store_media(device: Device, wa_id: str, outgoing: Outgoing) -> MediaFile:
                                     sha256=hashlib.sha256(outgoing.media or b"").hexdigest())
 
 
-def send_message(device: Device, outgoing: Outgoing, *, wait_s: float | None = None) -> Message:
+def send_message(device: Device, outgoing: Outgoing, *, wait_s: float | None = None,
+                 on_accept: Callable[[Message], None] | None = None) -> Message:
     """Accept a message into the outbox, then wait up to ``wait_s`` (default ``SEND_WAIT_SECONDS``)
     for WhatsApp's ack. Returns the message (``sent``, or still ``queued`` when the wait ran out);
-    raises the enum's error when it failed (the message stays stored as ``failed``)."""
+    raises the enum's error when it failed (the message stays stored as ``failed``).
+
+    ``on_accept`` is called with the new message inside the transaction that stores it (before its
+    media and command are written): whatever it records commits with the message or not at all —
+    the REST API writes the request's idempotency key there. An exception from it undoes the send.
+    """
     device.refresh_from_db()
     device.ensure_connected()
     to_jid = resolve_recipient(outgoing.to)
@@ -119,6 +143,8 @@ def send_message(device: Device, outgoing: Outgoing, *, wait_s: float | None = N
             status=DeliveryStatus.QUEUED, media_mime_type=outgoing.mime_type, media_file_name=outgoing.file_name,
             media_ptt=outgoing.ptt, content=_content(outgoing),
         )
+        if on_accept is not None:
+            on_accept(message)
         payload = {"to": to_jid}
         if outgoing.kind in MEDIA_KINDS:
             media_file = _store_media(device, wa_id, outgoing)
