@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
+
 from whatsapp import jids as jidlib
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import Contact, Device
@@ -118,3 +120,62 @@ def phone_for_lid(device: Device, lid: str) -> str:
     phone_jid = str(device_call(device, "phone_for_lid", lid=target) or "")
     _learn(device, phone_jid, target)
     return phone_jid if jidlib.is_phone(phone_jid) else ""
+
+
+# --- one person, as the REST API shows them ---------------------------------------------------
+
+
+def person_jid(entry: str, field: str = "jid") -> str:
+    """A person's JID (phone or LID) from a phone number or JID; a group or bad input is a
+    ``VALIDATION_ERROR`` naming ``field``."""
+    return _person(entry if isinstance(entry, str) else "", field)
+
+
+def stored_contact(device: Device, *addresses: str) -> Contact | None:
+    """The contact the store holds for any of ``addresses`` (phone JIDs or LIDs), without asking
+    WhatsApp and without creating one."""
+    phones = [a for a in addresses if a and jidlib.is_phone(a)]
+    lids = [a for a in addresses if a and jidlib.is_lid(a)]
+    if not phones and not lids:
+        return None
+    return Contact.objects.filter(device=device).filter(
+        models.Q(phone_jid__in=phones) | models.Q(lid__in=lids)).order_by("pk").first()
+
+
+def contact_details(device: Device, jid: str) -> dict[str, Any]:
+    """One person's public profile (one ``user_info`` round trip) merged with what the store knows:
+    both addresses when either side knows the twin, and the names people set or we stored. Fields
+    WhatsApp hides (privacy) or never had are empty, never an error."""
+    target = person_jid(jid)
+    infos = user_info(device, [target])
+    info = next((i for i in infos if target in (i.get("jid"), i.get("phone_jid"), i.get("lid"))), {})
+    phone_jid = info.get("phone_jid") or (target if jidlib.is_phone(target) else "")
+    lid = info.get("lid") or (target if jidlib.is_lid(target) else "")
+    contact = stored_contact(device, target, phone_jid, lid)
+    if contact is not None:
+        phone_jid, lid = phone_jid or contact.phone_jid or "", lid or contact.lid or ""
+    verified = info.get("verified_name") or ""
+    names = (contact.custom_name, contact.full_name, contact.push_name, contact.business_name) if contact else ()
+    name = next((n for n in names if n), "") or verified
+    return {"jid": target, "phone_jid": phone_jid, "lid": lid, "name": name,
+            "push_name": contact.push_name if contact is not None else "", "verified_name": verified,
+            "status": info.get("status") or "", "picture_id": info.get("picture_id") or ""}
+
+
+def picture_url(device: Device, jid: str) -> str:
+    """The picture's URL, best effort: ``""`` when none is set, privacy hides it, or the lookup
+    fails — a profile answer is not spoiled by its picture."""
+    try:
+        picture = profile_picture(device, jid)
+    except WhatsAppError:
+        return ""
+    return (picture or {}).get("url") or ""
+
+
+def identity(device: Device, jid: str) -> dict[str, str]:
+    """Both addresses of a person: the LID of a phone JID or the phone JID of a LID (``""`` when
+    WhatsApp does not say). Twins the store knows need no connection."""
+    target = person_jid(jid)
+    if jidlib.is_phone(target):
+        return {"jid": target, "phone_jid": target, "lid": lid_for_phone(device, target)}
+    return {"jid": target, "phone_jid": phone_for_lid(device, target), "lid": target}

@@ -27,7 +27,7 @@ def operations() -> list[tuple[str, str]]:
 
 def test_the_route_table_is_not_empty() -> None:
     scoped = [op for op in operations() if op[1] not in UNSCOPED]
-    assert len(scoped) >= 5, scoped
+    assert len(scoped) >= 25, scoped
 
 
 @pytest.fixture
