@@ -76,6 +76,8 @@ VARIABLES: tuple[Variable, ...] = (
              documented_default="(embedded SQLite)"),
     Variable("DATABASE_CONN_MAX_AGE", "int", 60, "Seconds a PostgreSQL connection is reused (0 closes it "
              "after each request).", G_STORE, minimum=0),
+    Variable("DATABASE_POOL_MAX", "int", 16, "PostgreSQL connections the web process keeps in its pool "
+             "(requests share them); 0 opens one per request instead.", G_STORE, minimum=0, maximum=500),
     Variable("REDIS_URL", "str", "", "Redis URL. Empty: embedded mode (in-process task execution and "
              "channel layer). Set: Celery broker + result backend and the channels-redis layer "
              "(distributed mode).", G_STORE),

@@ -12,6 +12,7 @@ the README). Two topologies share this file:
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -113,6 +114,13 @@ _database_url = read("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'gateway.sqlite3
 _database = environ.Env.db_url_config(_database_url)
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["OPTIONS"] = {**SQLITE_OPTIONS, **_database.get("OPTIONS", {})}
+elif os.environ.get("GATEWAY_ROLE") == "web" and read("DATABASE_POOL_MAX"):
+    # Under ASGI every request runs in a fresh thread, and Django's connections are per thread: without
+    # a pool each request would open (and close) its own PostgreSQL connection. Only the web process
+    # pools; runners and workers keep one connection each (the fleet's connection budget).
+    _database["CONN_MAX_AGE"] = 0
+    _database["OPTIONS"] = {**_database.get("OPTIONS", {}),
+                            "pool": {"min_size": 2, "max_size": read("DATABASE_POOL_MAX"), "timeout": 10}}
 else:
     _database["CONN_MAX_AGE"] = read("DATABASE_CONN_MAX_AGE")
     _database["CONN_HEALTH_CHECKS"] = True

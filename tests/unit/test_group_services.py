@@ -110,7 +110,8 @@ def test_an_invite_is_a_chat_whatsapp_com_link_or_its_bare_code(text: str, code:
 @pytest.mark.django_db
 @pytest.mark.parametrize("link", ["", "   ", f"https://evil.example/{CODE}", "https://chat.whatsapp.com/",
                                   f"https://chat.whatsapp.com.evil.example/{CODE}", "two words",
-                                  f"ftp://chat.whatsapp.com/{CODE}", "x" * 301, f"https://chat.whatsapp.com/a/{CODE}"])
+                                  f"ftp://chat.whatsapp.com/{CODE}", "x" * 301, f"https://chat.whatsapp.com/a/{CODE}",
+                                  "½[\r.;", "http://[::1/x"])
 def test_other_invites_are_refused(link: str) -> None:
     error = refused(join_group, connected_device(), link)
     assert (error.code, error.details["field"]) == (ErrorCode.VALIDATION_ERROR, "link")

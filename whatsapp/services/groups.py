@@ -95,7 +95,10 @@ def invite_code_of(link_or_code: str) -> str:
     if len(text) > MAX_LINK_CHARS:
         raise _validation(f"An invite link has at most {MAX_LINK_CHARS} characters.", "link")
     if "/" in text or "." in text:
-        parts = urlsplit(text if "://" in text else f"https://{text}")
+        try:
+            parts = urlsplit(text if "://" in text else f"https://{text}")
+        except ValueError:  # e.g. an unbalanced "[" reads as a broken IPv6 host
+            raise _validation(f"Invite links are {INVITE_PREFIX}<code>; {text!r} is not one.", "link") from None
         if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() != INVITE_HOST:
             raise _validation(f"Invite links are {INVITE_PREFIX}<code>; {text!r} is not one.", "link")
         text = parts.path.strip("/")

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
@@ -45,10 +45,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         when = parse_datetime(stamp) if isinstance(stamp, str) else None
         if version != _CURSOR_VERSION or when is None or when.tzinfo is None or type(pk) is not int:
             raise ValueError(cursor)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        when = when.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
         raise WhatsAppError(ErrorCode.VALIDATION_ERROR, "cursor is not a next_cursor this API returned.",
                             details={"field": "cursor"}) from None
     return when, pk
+
+
+def _utc(when: datetime, field: str) -> datetime:
+    """``when`` in UTC; a time whose UTC form leaves the calendar (year 1 or 9999 with an offset) is
+    a validation error, not a database failure."""
+    try:
+        return when.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"{field} is out of range.", details={"field": field}) from None
 
 
 def _chats_of(device: Device, chat_jid: str) -> QuerySet[Chat]:
@@ -84,9 +94,9 @@ def list_messages(device: Device, *, chat_jid: str | None = None, direction: str
             raise WhatsAppError(ErrorCode.VALIDATION_ERROR, "direction is in or out.", details={"field": "direction"})
         messages = messages.filter(direction=wanted)
     if before is not None:
-        messages = messages.filter(timestamp__lt=before)
+        messages = messages.filter(timestamp__lt=_utc(before, "before"))
     if after is not None:
-        messages = messages.filter(timestamp__gt=after)
+        messages = messages.filter(timestamp__gt=_utc(after, "after"))
     if q:
         if len(q) > MAX_QUERY_CHARS:
             raise WhatsAppError(ErrorCode.SEARCH_QUERY_TOO_LONG, details={"field": "q", "max": MAX_QUERY_CHARS,

@@ -165,6 +165,8 @@ def test_filters_combine(api, device, stored) -> None:
     ({"cursor": "eyJhIjogMX0"}, "cursor"),  # {"a": 1}
     ({"before": "yesterday"}, "before"),
     ({"after": "2025-03-01T12:00:00"}, "after"),  # no offset: not RFC 3339
+    ({"before": "9999-12-31T23:59:59-23:59"}, "before"),  # past the calendar once in UTC
+    ({"after": "0001-01-01T00:00:00+23:59"}, "after"),
     ({"limit": 0}, "limit"),
     ({"limit": 201}, "limit"),
     ({"limit": "many"}, "limit"),
