@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -9,12 +10,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from approvals.models import Approval
 from whatsapp.engine.base import InboundMessage
-from whatsapp.models import App, Chat, Contact, Device, DeviceCommand, Direction, Message, Tenant
+from whatsapp.models import App, Chat, CommandState, Contact, Device, DeviceCommand, Direction, Message, Tenant
 
 _counter = itertools.count(1)
 
@@ -117,11 +118,21 @@ class RunnerSide:
             with connection.cursor() as cursor:
                 cursor.execute(f"PRAGMA read_uncommitted = {int(on)}")
 
+    def _queued(self) -> bool:
+        """Whether a command waits — read before claiming, because a claim (a write) racing the
+        request's own writes on the in-memory test database fails one side with "table is locked"."""
+        with contextlib.suppress(OperationalError):
+            return DeviceCommand.objects.filter(device_id=self.device_id, state=CommandState.PENDING).exists()
+        return False
+
     def _work(self) -> None:
         try:
             time.sleep(self.delay_s)
             give_up_at = time.monotonic() + self.give_up_s
             while not self.handled and time.monotonic() < give_up_at:
+                if not self._queued():
+                    time.sleep(0.01)
+                    continue
                 for command in DeviceCommand.claim(self.device_id):
                     self.answer(command)
                     self.handled.append(command)

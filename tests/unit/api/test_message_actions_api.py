@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError
 from django.utils import timezone
 
 from tests.factories import RunnerSide, connected_device, make_chat, make_device, make_message
@@ -18,7 +15,6 @@ from whatsapp.errors import ErrorCode
 from whatsapp.models import (
     Chat,
     CommandKind,
-    CommandState,
     DeliveryStatus,
     DeviceCommand,
     Direction,
@@ -32,24 +28,6 @@ PHONE = "15551234567@s.whatsapp.net"
 OWN = "15550001111@s.whatsapp.net"
 ACTION_ID = re.compile(r"^3EB0[0-9A-F]{18}$")
 WHEN = timezone.now().replace(microsecond=0) - timedelta(seconds=5)
-
-
-class Runner(RunnerSide):
-    """``RunnerSide`` that starts claiming only once the request has queued its command: on the
-    in-memory SQLite test database the runner's claims, racing the request's own writes before
-    that, fail one side with "database table is locked" on a busy machine."""
-
-    def __init__(self, device_id, answer) -> None:
-        super().__init__(device_id, answer, delay_s=0)
-
-    def _work(self) -> None:
-        give_up = time.monotonic() + self.give_up_s
-        while time.monotonic() < give_up:
-            with contextlib.suppress(OperationalError):
-                if DeviceCommand.objects.filter(device_id=self.device_id, state=CommandState.PENDING).exists():
-                    break
-            time.sleep(0.01)
-        super()._work()
 
 
 @pytest.fixture
@@ -105,7 +83,7 @@ def nothing_queued() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_react_and_remove_the_reaction(api, device) -> None:
     message = inbound(device)
-    with Runner(device.pk, accept) as runner:
+    with RunnerSide(device.pk, accept) as runner:
         response = api.post(url(device, message.wa_id, "/reaction"), {"emoji": "👍"})
     assert response.status_code == 200, response.content
     data = response.json()["data"]
@@ -118,7 +96,7 @@ def test_react_and_remove_the_reaction(api, device) -> None:
     assert (command.kind, command.payload["emoji"], command.payload["target_wa_id"]) == (CommandKind.REACT, "👍",
                                                                                         message.wa_id)
     assert Reaction.objects.get(message=message).emoji == "👍"
-    with Runner(device.pk, accept):
+    with RunnerSide(device.pk, accept):
         response = api.post(url(device, message.wa_id, "/reaction"), {"emoji": ""})
     assert (response.status_code, response.json()["data"]["removed"]) == (200, True)
     assert not Reaction.objects.filter(message=message).exists()
@@ -144,7 +122,7 @@ def test_reacting_to_a_deleted_message(api, device) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_edit_own_text(api, device) -> None:
     message = own(device)
-    with Runner(device.pk, accept) as runner:
+    with RunnerSide(device.pk, accept) as runner:
         response = api.patch(url(device, message.wa_id), {"text": "final text"})
     assert response.status_code == 200, response.content
     data = response.json()["data"]
@@ -186,7 +164,7 @@ def test_an_edit_is_limited_like_a_message(api, device) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_revoke_own_message(api, device) -> None:
     message = own(device)
-    with Runner(device.pk, accept) as runner:
+    with RunnerSide(device.pk, accept) as runner:
         response = api.delete(url(device, message.wa_id))
     assert response.status_code == 200, response.content
     assert response.json()["data"]["message"]["message_id"] == message.wa_id
@@ -251,7 +229,7 @@ def test_actions_on_a_destroyed_device(api, device, call) -> None:
 def test_whatsapps_refusal_is_the_answer_and_nothing_changes(api, device, call, code: ErrorCode,
                                                              status: int) -> None:
     message = own(device)
-    with Runner(device.pk, refusing(code)):
+    with RunnerSide(device.pk, refusing(code)):
         failed(call(api, url(device, message.wa_id)), status, code.api_code)
     message.refresh_from_db()
     assert (message.body, message.edited_at, message.revoked_at) == ("first draft", None, None)
@@ -291,7 +269,7 @@ def test_mark_a_chat_read_offline(api, app) -> None:
 def test_mark_some_messages_read_with_receipts(api, device, settings) -> None:
     settings.SEND_READ_RECEIPTS = True
     first, second = inbound(device, "IN1"), inbound(device, "IN2")
-    with Runner(device.pk, lambda command: command.succeed({})) as runner:
+    with RunnerSide(device.pk, lambda command: command.succeed({})) as runner:
         response = api.post(read_url(device, "+1 555 123 4567"), {"message_ids": ["IN1", "NOPE"]})
     assert response.status_code == 200, response.content
     assert response.json()["data"] == {"chat_jid": PHONE, "marked": 1, "receipts": "sent", "ignored": ["NOPE"],

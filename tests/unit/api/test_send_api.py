@@ -5,12 +5,10 @@ Idempotency-Key replays — with every documented error code."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import struct
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from django.db import OperationalError
 from django.utils import timezone
 
 from media.models import MediaFile
@@ -35,24 +32,6 @@ BASE_FIELDS = {"message_id", "chat_jid", "is_group", "direction", "is_from_me", 
                "sender_lid", "push_name", "type", "text", "caption", "quoted_message_id", "status", "timestamp",
                "from_history", "to"}
 MEDIA_FIELDS = {"mime_type", "file_name", "file_size", "sha256", "ptt", "media_path"}
-
-
-class Runner(RunnerSide):
-    """``RunnerSide`` that starts claiming only once the request has queued its command: on the
-    in-memory SQLite test database the runner's claims, racing the request's own writes before
-    that, fail one side with "database table is locked" on a busy machine."""
-
-    def __init__(self, device_id, answer) -> None:
-        super().__init__(device_id, answer, delay_s=0)
-
-    def _work(self) -> None:
-        give_up = time.monotonic() + self.give_up_s
-        while time.monotonic() < give_up:
-            with contextlib.suppress(OperationalError):
-                if DeviceCommand.objects.filter(device_id=self.device_id, state=CommandState.PENDING).exists():
-                    break
-            time.sleep(0.01)
-        super()._work()
 
 
 # --- samples (real files, so the intake's sniffing sees what a client would send) -------------------
@@ -138,7 +117,7 @@ def delivers(device, acked_at=None):
         record_outbound(device, command.message, status=DeliveryStatus.SENT, timestamp=acked_at or timezone.now())
         command.succeed({"message_id": command.message.wa_id, "status": "sent"})
 
-    return Runner(device.pk, answer)
+    return RunnerSide(device.pk, answer)
 
 
 def refuses(device, code: ErrorCode):
@@ -146,7 +125,7 @@ def refuses(device, code: ErrorCode):
         record_outbound(device, command.message, status=DeliveryStatus.FAILED, error_code=code.code)
         command.fail(code)
 
-    return Runner(device.pk, answer)
+    return RunnerSide(device.pk, answer)
 
 
 # --- each type -------------------------------------------------------------------------------------
