@@ -138,10 +138,12 @@ def outgoing_of(body: SendMessage) -> Outgoing:
 # --- answers ------------------------------------------------------------------------------------
 
 
-def answer_of(message: Message) -> tuple[int, dict[str, Any]]:
+def answer_of(message: Message, *, reload: bool = True) -> tuple[int, dict[str, Any]]:
     """200 once WhatsApp has the message, 202 while it is queued; the body is JSON-ready so it can
-    be remembered for replays as the client saw it."""
-    message = Message.objects.select_related("chat", "media_file").get(pk=message.pk)
+    be remembered for replays as the client saw it. ``reload=False`` trusts ``message`` as it is
+    (just accepted, its chat attached), sparing a query on the hot path."""
+    if reload:
+        message = Message.objects.select_related("chat", "media_file").get(pk=message.pk)
     data = {**message_payload(message), "to": message.chat.jid, "status": message.status}
     body = json.loads(json.dumps({"data": data}, cls=DjangoJSONEncoder))
     return (202 if message.status == DeliveryStatus.QUEUED else 200), body
@@ -242,4 +244,4 @@ def send(request: HttpRequest, device_id: uuid.UUID, body: SendMessage, response
     if key is not None:
         return _send_once(request, device, body, key, wait_s, response)
     message = send_message(device, outgoing_of(body), wait_s=wait_s)
-    return Status(*answer_of(message))
+    return Status(*answer_of(message, reload=wait_s != 0.0))

@@ -155,14 +155,15 @@ def send_message(device: Device, outgoing: Outgoing, *, wait_s: float | None = N
             payload["media_path"] = media_file.path
         command = DeviceCommand.enqueue(device.pk, CommandKind.SEND, payload, message_id=message.pk)
     wait = settings.SEND_WAIT_SECONDS if wait_s is None else wait_s
-    if wait > 0:
-        try:
-            await_command(command, wait)
-        except WhatsAppError as error:
-            if error.code is not ErrorCode.CONNECTION_TIMEOUT or command.is_finished:
-                message.refresh_from_db()
-                error.details.setdefault("message_id", message.wa_id)
-                raise
+    if wait <= 0:
+        return message  # as accepted: queued
+    try:
+        await_command(command, wait)
+    except WhatsAppError as error:
+        if error.code is not ErrorCode.CONNECTION_TIMEOUT or command.is_finished:
+            message.refresh_from_db()
+            error.details.setdefault("message_id", message.wa_id)
+            raise
     message.refresh_from_db()
     return message
 
