@@ -13,3 +13,11 @@ def beat_heartbeat() -> None:
     from whatsapp.models import ProcessHeartbeat
 
     ProcessHeartbeat.beat(HEARTBEAT_ROLE)
+
+
+@shared_task(name="whatsapp.tasks.purge_idempotency_keys", ignore_result=True, expires=3600)
+def purge_idempotency_keys() -> int:
+    """API idempotency keys are honoured for 24 hours; older rows only take space."""
+    from whatsapp.models import IdempotencyKey
+
+    return IdempotencyKey.purge_expired()
