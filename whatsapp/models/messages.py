@@ -36,6 +36,19 @@ STATUS_RANK = {DeliveryStatus.QUEUED: 0, DeliveryStatus.SENT: 1, DeliveryStatus.
                DeliveryStatus.READ: 3}
 
 
+def status_advances(current: str, status: str) -> bool:
+    """Whether ``status`` moves a message that is ``current`` forward (never backwards). A function of
+    the two statuses alone, so a batch of receipts can be judged without loading messages.
+
+    Only a message WhatsApp has not accepted yet can fail, and a failed message stays failed.
+    """
+    if status == DeliveryStatus.FAILED:
+        return current == DeliveryStatus.QUEUED
+    if current == DeliveryStatus.FAILED or status not in STATUS_RANK:
+        return False
+    return STATUS_RANK[status] > STATUS_RANK.get(current, -1)
+
+
 class Message(models.Model):
     device = models.ForeignKey("whatsapp.Device", on_delete=models.CASCADE, related_name="messages")
     chat = models.ForeignKey("whatsapp.Chat", on_delete=models.CASCADE, related_name="messages")
@@ -102,15 +115,8 @@ class Message(models.Model):
                 and self.read_at is None)
 
     def can_advance_to(self, status: str) -> bool:
-        """Whether a receipt for ``status`` moves this message forward (never backwards).
-
-        Only a message WhatsApp has not accepted yet can fail, and a failed message stays failed.
-        """
-        if status == DeliveryStatus.FAILED:
-            return self.status == DeliveryStatus.QUEUED
-        if self.status == DeliveryStatus.FAILED or status not in STATUS_RANK:
-            return False
-        return STATUS_RANK[status] > STATUS_RANK.get(self.status, -1)
+        """Whether a receipt for ``status`` moves this message forward (see :func:`status_advances`)."""
+        return status_advances(self.status, status)
 
 
 class Reaction(models.Model):

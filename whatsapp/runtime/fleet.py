@@ -32,6 +32,10 @@ logger = logging.getLogger("whatsapp.fleet")
 RECONCILE_INTERVAL_S = 1.0
 STOP_GRACE_S = 10.0
 MAX_BACKOFF_S = 30.0
+# Runners started per reconciliation (per second). A runner's start-up (imports, recovery, engine)
+# is its busiest moment and holds a database connection; a hundred at once saturate the CPU and
+# exceed PostgreSQL's connection limit, while a few per second start them about as fast.
+SPAWN_PER_TICK = 6
 
 
 @dataclass
@@ -96,14 +100,18 @@ class Fleet:
             logger.warning("%s: lost the lease of %s; stopping its runner", self.holder, device_id)
             self._terminate(self.runners[device_id])
         wanted = [str(pk) for pk in devices_to_run().values_list("pk", flat=True)]
+        spawned = 0
         for device_id in wanted:
             runner = self.runners.get(device_id)
             if runner is not None and (runner.alive or now < runner.not_before):
                 continue
             if self.capacity is not None and sum(r.alive for r in self.runners.values()) >= self.capacity:
                 break
+            if spawned >= SPAWN_PER_TICK:
+                break  # the rest at the next reconciliation
             if DeviceLease.acquire(device_id, self.holder, settings.FLEET_LEASE_TTL_SEC):
                 self._spawn(runner or RunnerProcess(device_id))
+                spawned += 1
         ProcessHeartbeat.beat(f"fleet:{self.holder}")
 
     def _reap(self, now: float) -> None:

@@ -42,6 +42,7 @@ from whatsapp.models import (
     DeviceStatus,
     EventType,
 )
+from whatsapp.models.commands import CLAIM_LIMIT
 from whatsapp.runtime.sending import SendBatch
 from whatsapp.services import ingest
 from whatsapp.services.devices import devices_to_run
@@ -61,11 +62,13 @@ DATA_EVENTS = (base.MessageReceived, base.HistoryBatch, base.ReceiptReceived, ba
                base.MessageEdited, base.MessageRevoked, base.PresenceChanged, base.ChatPresenceChanged,
                base.IdentityLinked)
 WAKE = object()  # put on the event queue by the wake-up listener: new commands in the database
-# With wake-ups (distributed mode) an idle runner looks at the database only this often, and closes
-# its connection in between; without them (embedded, SQLite) it polls briskly at no cost.
+# With wake-ups (Redis, or local sockets in embedded mode) an idle runner looks at the database only
+# this often, and holds no PostgreSQL connection in between; without them it polls briskly.
 SAFETY_POLL_S = 5.0
 EMBEDDED_POLL_S = 0.2
+IDLE_TICK_S = 1.0  # how often an idle runner with wake-ups checks its timers (events wake it at once)
 IDLE_CLOSE_AFTER_S = 1.0
+BATCH_WINDOW_S = 0.05  # while busy, how long work may gather before the next batch (added latency)
 HOUSEKEEPING_INTERVAL_S = 1.0
 LEASE_CHECK_INTERVAL_S = 5.0
 PROBE_TIMEOUT_S = 8.0
@@ -99,6 +102,17 @@ def merge_receipts(events: list[base.EngineEvent]) -> list[base.EngineEvent]:
     return merged
 
 
+def receipt_runs(events: list[base.EngineEvent]) -> list[list[base.EngineEvent]]:
+    """Split events, in order, into runs of consecutive receipts and single other events."""
+    runs: list[list[base.EngineEvent]] = []
+    for event in events:
+        if isinstance(event, base.ReceiptReceived) and runs and isinstance(runs[-1][0], base.ReceiptReceived):
+            runs[-1].append(event)
+        else:
+            runs.append([event])
+    return runs
+
+
 class DeviceRunner:
     def __init__(self, device_id: str, *, lease_holder: str = "", engine_name: str = "") -> None:
         self.device = Device.objects.select_related("app").get(pk=device_id)
@@ -115,7 +129,9 @@ class DeviceRunner:
         self.last_error = ErrorCode.CONNECTION_LOST
         self.next_probe_at = time.monotonic() + settings.HEALTH_CHECK_INTERVAL_SEC
         self.next_housekeeping_at = 0.0
-        self.wakeups = wakeups.available()
+        self.waiter = wakeups.waiter("device", self.device.pk)
+        self.wakeups = self.waiter is not None
+        self.idle_tick = IDLE_TICK_S if self.wakeups else EMBEDDED_POLL_S
         self.poll_interval = SAFETY_POLL_S if self.wakeups else EMBEDDED_POLL_S
         self.housekeeping_interval = SAFETY_POLL_S if self.wakeups else HOUSEKEEPING_INTERVAL_S
         self.next_command_poll_at = 0.0
@@ -138,10 +154,12 @@ class DeviceRunner:
             while not self.stopping.is_set():
                 busy = self._drain_events()
                 now = time.monotonic()
+                claimed = 0
                 if self.check_commands or now >= self.next_command_poll_at:
-                    self.check_commands = self._run_commands()  # a full batch: look again at once
+                    claimed = self._run_commands()
+                    self.check_commands = claimed > 0  # some came: more may be coming, look again soon
                     self.next_command_poll_at = now + self.poll_interval
-                    busy |= self.check_commands
+                    busy |= claimed > 0
                 if self.reconnect_at is not None and now >= self.reconnect_at:
                     self._attempt_reconnect()
                 if now >= self.next_probe_at:
@@ -149,23 +167,43 @@ class DeviceRunner:
                 if now >= self.next_housekeeping_at and self._should_exit():
                     break
                 self._release_idle_connection(busy)
-                self._wait(0.02 if busy else EMBEDDED_POLL_S)
+                if claimed >= CLAIM_LIMIT:
+                    continue  # a backlog: the next batch at once
+                if busy:
+                    # A stream: let commands and receipts gather for a moment, so the next claim and the
+                    # next ingest each take many (a few statements per batch, not per message).
+                    self.stopping.wait(BATCH_WINDOW_S)
+                else:
+                    self._wait(self._idle_wait(now))
         finally:
             self._shutdown()
         return 0
 
     def _listen_for_wakeups(self) -> None:
+        """Turn wake-ups into WAKE events. After one, it pauses for a batch window: a stream of
+        accepted messages sends a wake-up each, but the busy runner looks again within that window
+        anyway, and wake-ups arriving meanwhile wait for the next look (none is lost)."""
         while not self.stopping.is_set():
-            if wakeups.wait("device", self.device.pk, SAFETY_POLL_S):
+            if self.waiter.wait(SAFETY_POLL_S):
                 self.events.put(WAKE)
+                self.stopping.wait(BATCH_WINDOW_S)
+
+    def _idle_wait(self, now: float) -> float:
+        """How long an idle loop may sleep: until the next timer is due, at most one idle tick
+        (engine events and wake-ups end the sleep at once)."""
+        due = [self.next_command_poll_at, self.next_probe_at, self.next_housekeeping_at]
+        if self.reconnect_at is not None:
+            due.append(self.reconnect_at)
+        return min(self.idle_tick, max(0.02, min(due) - now))
 
     def _release_idle_connection(self, busy: bool) -> None:
-        """Hold no database connection while idle (distributed mode): a hundred idle runners must
-        not take a hundred of PostgreSQL's connections."""
+        """Hold no database connection while idle (with wake-ups): a hundred idle runners must not
+        take a hundred of PostgreSQL's connections. SQLite connections cost nothing to hold."""
         now = time.monotonic()
         if busy:
             self.last_activity = now
-        elif self.wakeups and now - self.last_activity > IDLE_CLOSE_AFTER_S and connection.connection is not None:
+        elif (self.wakeups and now - self.last_activity > IDLE_CLOSE_AFTER_S and connection.connection is not None
+              and connection.vendor != "sqlite"):
             connection.close()
 
     def stop(self, *_: object) -> None:
@@ -196,6 +234,10 @@ class DeviceRunner:
                                  session_jid=self.device.session_jid, options=options)
 
     def _shutdown(self) -> None:
+        self.stopping.set()
+        if self.waiter is not None:  # end the listener's wait, then give the name back
+            wakeups.notify("device", self.device.pk)
+            self.waiter.close()
         for command in self.waiting_for_qr:
             command.fail(ErrorCode.CONNECTION_LOST, "The device runner stopped before a QR code was issued.")
         if self.engine is not None:
@@ -309,16 +351,26 @@ class DeviceRunner:
 
     def _ingest(self, events: list[base.EngineEvent]) -> None:
         """Store a run of data events in one transaction (one commit instead of one per event);
-        each event in its own savepoint, so one bad event cannot undo the others."""
+        consecutive receipts together (see :func:`ingest.ingest_receipts`), everything else one by
+        one, each in its own savepoint so one bad event cannot undo the others. A failed receipt run
+        is stored again receipt by receipt, so one bad receipt cannot lose the rest."""
         if not events:
             return
         with transaction.atomic():
-            for event in merge_receipts(events):
-                try:
-                    with transaction.atomic():
-                        self.handle(event)
-                except Exception:
-                    logger.exception("device %s: failed to store %s", self.device.pk, type(event).__name__)
+            for run in receipt_runs(merge_receipts(events)):
+                if len(run) > 1 and self._store(lambda run=run: ingest.ingest_receipts(self.device, run), "receipts"):
+                    continue
+                for event in run:
+                    self._store(lambda event=event: self.handle(event), type(event).__name__)
+
+    def _store(self, work: Any, what: str) -> bool:
+        try:
+            with transaction.atomic():
+                work()
+        except Exception:
+            logger.exception("device %s: failed to store %s", self.device.pk, what)
+            return False
+        return True
 
     def _handle_safely(self, event: base.EngineEvent) -> None:
         try:
@@ -431,7 +483,8 @@ class DeviceRunner:
 
     # --- commands -----------------------------------------------------------------------------
 
-    def _run_commands(self) -> bool:
+    def _run_commands(self) -> int:
+        """Claim and execute a batch of the device's commands; returns how many were claimed."""
         connected = self.device.status == DeviceStatus.CONNECTED and self.device.connection_state == "open"
         kinds = None if connected else LIFECYCLE_KINDS
         commands = DeviceCommand.claim(self.device.pk, kinds=kinds)
@@ -447,7 +500,7 @@ class DeviceRunner:
         if not connected and self.reconnect_at is None and not self.linking \
                 and self.device.status != DeviceStatus.CONNECTED:
             self._fail_pending_sends(ErrorCode.MESSAGE_NOT_CONNECTED)
-        return bool(commands)
+        return len(commands)
 
     def _fail_pending_sends(self, error: ErrorCode) -> None:
         pending = DeviceCommand.objects.filter(device=self.device, state="pending").exclude(kind__in=LIFECYCLE_KINDS)

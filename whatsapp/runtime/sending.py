@@ -30,6 +30,7 @@ from whatsapp.models import (
     EventType,
     Message,
 )
+from whatsapp.models.bulk import update_each
 from whatsapp.services.ingest import touch_chat
 from whatsapp.services.payloads import message_payload
 
@@ -139,9 +140,8 @@ class SendBatch:
             for command in self.settled:
                 command.state, command.finished_at = CommandState.DONE, now
                 commands.append(command)
-            Message.objects.bulk_update(messages, ["wa_id", "status", "error_code", "sent_at", "timestamp"])
-            DeviceCommand.objects.bulk_update(commands, ["state", "error_code", "error_message", "result",
-                                                         "finished_at"])
+            update_each(messages, ["wa_id", "status", "error_code", "sent_at", "timestamp"])
+            update_each(commands, ["state", "error_code", "error_message", "result", "finished_at"])
             for chat_id, message in latest_by_chat.items():
                 touch_chat(chat_id, message)
             DeviceEvent.append_many(self.device.pk, events)

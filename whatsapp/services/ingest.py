@@ -36,6 +36,8 @@ from whatsapp.models import (
     Message,
     Reaction,
 )
+from whatsapp.models.bulk import update_each
+from whatsapp.models.messages import status_advances
 from whatsapp.services.payloads import message_payload
 
 logger = logging.getLogger("whatsapp.ingest")
@@ -143,23 +145,49 @@ def record_outbound(device: Device, message: Message, *, status: str, timestamp:
 
 def ingest_receipt(device: Device, receipt: ReceiptReceived) -> int:
     """Advance outbound messages' status (never backwards). Returns how many changed."""
-    status = RECEIPT_STATUS[str(receipt.status)]
-    field = "read_at" if status == DeliveryStatus.READ else "delivered_at"
-    changed = []
+    return ingest_receipts(device, [receipt])
+
+
+def ingest_receipts(device: Device, receipts: list[ReceiptReceived]) -> int:
+    """A run of receipts, in order, as one read, at most three UPDATEs and one event append —
+    whatever the run's length. Every message sent brings a delivered and a read receipt, so storing
+    them one query (and one event-log round trip) per message made receipts cost more than sending.
+
+    Each receipt is judged against the status the previous ones left (a delivered and a read receipt
+    for one message in one run both count), and emits its own ``receipt`` event naming the messages
+    it moved. Returns how many (message, receipt) steps changed something."""
+    wanted = {wa_id for receipt in receipts for wa_id in receipt.wa_ids}
+    if not wanted:
+        return 0
     with transaction.atomic():
-        for message in Message.objects.select_for_update().filter(device=device, wa_id__in=receipt.wa_ids,
-                                                                  direction=Direction.OUTBOUND):
-            if message.can_advance_to(status):
-                message.status = status
-                setattr(message, field, receipt.timestamp)
-                message.save(update_fields=["status", field])
-                changed.append(message.wa_id)
-        if changed:
-            DeviceEvent.append(device.pk, EventType.RECEIPT, {
-                "message_ids": changed, "chat_jid": receipt.chat_jid, "sender_jid": receipt.sender_jid,
-                "status": str(receipt.status), "timestamp": receipt.timestamp,
-            })
-    return len(changed)
+        rows = Message.objects.select_for_update().filter(device=device, wa_id__in=wanted,
+                                                          direction=Direction.OUTBOUND)
+        current = {wa_id: (pk, status) for pk, wa_id, status in rows.values_list("pk", "wa_id", "status")}
+        stamps: dict[int, dict[str, Any]] = {}  # message pk -> the fields this run sets
+        events: list[tuple[str, dict[str, Any]]] = []
+        for receipt in receipts:
+            status = RECEIPT_STATUS[str(receipt.status)]
+            field = "read_at" if status == DeliveryStatus.READ else "delivered_at"
+            changed = []
+            for wa_id in dict.fromkeys(receipt.wa_ids):
+                pk, before = current.get(wa_id, (None, ""))
+                if pk is None or not status_advances(before, status):
+                    continue
+                current[wa_id] = (pk, status)
+                stamps.setdefault(pk, {}).update({"status": status, field: receipt.timestamp})
+                changed.append(wa_id)
+            if changed:
+                events.append((EventType.RECEIPT, {
+                    "message_ids": changed, "chat_jid": receipt.chat_jid, "sender_jid": receipt.sender_jid,
+                    "status": str(receipt.status), "timestamp": receipt.timestamp,
+                }))
+        by_fields: dict[tuple[str, ...], list[Message]] = {}
+        for pk, values in stamps.items():
+            by_fields.setdefault(tuple(sorted(values)), []).append(Message(pk=pk, **values))
+        for fields, messages in by_fields.items():
+            update_each(messages, fields)
+        DeviceEvent.append_many(device.pk, events)
+    return sum(len(payload["message_ids"]) for _, payload in events)
 
 
 def ingest_reaction(device: Device, reaction: ReactionReceived) -> None:

@@ -8,8 +8,10 @@ send costs no reads. Two kinds of change make those caches stale:
   are committed: the very next lookup sees it, with no query;
 * changes made by another process are seen by the engine's poller, whose one query per tick also reads
   the device's fault stamp and the world's :class:`~.models.WorldVersion` (bumped here after every
-  committed world save). ``network.store_fault`` from another process additionally waits for the live
-  engine to acknowledge it, so the next send sees a stored fault exactly as before.
+  committed world save, which then wakes every connected device's poller: pollers with wake-ups only
+  look when woken, see :mod:`whatsapp.wakeups`). ``network.store_fault`` from another process
+  additionally waits for the live engine to acknowledge it (a ``sync`` action, which wakes it), so the
+  next send sees a stored fault exactly as before.
 
 A generation is read before the data it guards is loaded, so a change committed during a load is never
 cached under the new generation.
@@ -28,8 +30,9 @@ from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from whatsapp import wakeups
 from whatsapp.engine.simulator.db import retrying
-from whatsapp.engine.simulator.models import WorldContact, WorldGroup, WorldVersion
+from whatsapp.engine.simulator.models import SimDeviceState, WorldContact, WorldGroup, WorldVersion
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,11 @@ def _publish_world_change() -> None:
         retrying(_bump_world_version, atomic=False)
     except Exception:  # the change itself is committed; other processes then see it on a later change
         log.exception("could not bump the simulated world's version")
+        return
+    # Engines of other processes poll only when woken: wake the live ones to read the new version.
+    for device_id in retrying(lambda: list(SimDeviceState.objects.filter(connected=True).values_list(
+            "device_id", flat=True)), atomic=False):
+        wakeups.notify("sim", device_key(device_id))
 
 
 def _bump_world_version() -> None:

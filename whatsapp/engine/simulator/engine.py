@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from whatsapp import jids
+from whatsapp import jids, wakeups
 from whatsapp.engine.base import (
     PERMANENT_REASONS,
     Connected,
@@ -51,7 +51,10 @@ from whatsapp.errors import ErrorCode, WhatsAppError
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.05  # real time: how soon the phone's actions are picked up
+POLL_INTERVAL_S = 0.05  # real time: how soon the phone's actions are picked up (without wake-ups)
+# With wake-ups (every action, sync and world change notifies) the poller only looks this often on
+# its own, in case one was lost; it holds no PostgreSQL connection in between.
+SAFETY_POLL_S = 10.0
 RESUME_DELAY_S = 0.5  # WhatsApp time from connect() to Connected with a stored session
 ACK_TIMEOUT_S = 75.0  # whatsmeow's default message/IQ response timeout
 # Sessions whatsmeow keeps on these permanent events (StreamReplaced, ClientOutdated: "Store deleted: no").
@@ -90,6 +93,7 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
         world.ensure_world()
         self._clock = Scheduler(f"sim-clock-{self.device_id[:8]}")
         self._stop = threading.Event()
+        self._waiter = wakeups.waiter("sim", self.device_id)  # before the thread: close() may come at once
         self._poller = threading.Thread(target=self._poll_loop, name=f"sim-poll-{self.device_id[:8]}", daemon=True)
         changes.host(self.device_id)  # this process's fault changes reach this engine without a poll
         self._hosted = True
@@ -171,6 +175,7 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
         if hosted:
             changes.unhost(self.device_id)
         self._stop.set()
+        self._nudge()  # end the poller's wait now
         self._clock.stop()
         if threading.current_thread() is not self._poller:
             self._poller.join(5)
@@ -278,6 +283,7 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
         self.sink(Connected(phone_jid=session.phone_jid, lid=session.lid, push_name=session.push_name))
         for event in held:
             self.sink(event)
+        self._nudge()  # the phone's actions held while offline are delivered now
 
     def _drop(self, gen: int | None, detail: str, error: ErrorCode = ErrorCode.CONNECTION_LOST) -> None:
         """The socket closed unexpectedly (``Disconnected``): transient, the session stays."""
@@ -351,14 +357,37 @@ class SimulatorEngine(LinkingMixin, MessagingMixin, GroupsMixin, PhoneMixin, Eng
 
     # --- the phone's actions ------------------------------------------------------------------
 
+    def _nudge(self) -> None:
+        """Make the poller look now (actions held while offline are due once online)."""
+        if self._waiter is not None:
+            wakeups.notify("sim", self.device_id)
+
     def _poll_loop(self) -> None:
+        """Look at the phone's actions when woken (or, without wake-ups, every ``poll_interval``).
+        Woken, it holds its PostgreSQL connection only while it works: a hundred idle devices must
+        not hold a hundred connections."""
+        waiter = self._waiter
+        release = waiter is not None and connection.vendor != "sqlite"
+        first = True  # look once at start: actions stored before this engine was up woke nobody
         try:
-            while not self._stop.wait(self.poll_interval):
+            while not self._stop.is_set():
+                if first:
+                    first = False
+                elif waiter is not None:
+                    waiter.wait(SAFETY_POLL_S)
+                elif self._stop.wait(self.poll_interval):
+                    break
+                if self._stop.is_set():
+                    break
                 try:
                     self._poll_once()
                 except Exception:
                     log.exception("simulator poller for %s failed", self.device_id)
+                if release:
+                    connection.close()
         finally:
+            if waiter is not None:
+                waiter.close()
             connection.close()
 
     def _poll_once(self) -> None:

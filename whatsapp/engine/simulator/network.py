@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from whatsapp import wakeups
 from whatsapp.engine.simulator import changes
 from whatsapp.engine.simulator.db import retrying
 from whatsapp.engine.simulator.models import (
@@ -100,7 +101,10 @@ def resolve_device(ref: str) -> uuid.UUID:
 
 
 def submit(device_id: uuid.UUID | str, action: str, payload: dict[str, Any] | None = None) -> PhoneAction:
-    return retrying(lambda: PhoneAction.objects.create(device_id=device_id, action=action, payload=payload or {}))
+    """Store the phone's action and wake the device's engine (once the row is committed)."""
+    created = retrying(lambda: PhoneAction.objects.create(device_id=device_id, action=action, payload=payload or {}))
+    wakeups.notify_on_commit("sim", changes.device_key(device_id))
+    return created
 
 
 def wait(action: PhoneAction, timeout_s: float = DEFAULT_WAIT_S) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import ctypes
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -31,6 +31,9 @@ def die_with_parent() -> None:
 
 class Command(BaseCommand):
     help = "Run the WhatsApp client of one device (started by the fleet)."
+    # No system checks: they load the URLconf (the whole REST API and its schemas), which a runner
+    # never serves — tens of MB per runner, times a hundred runners. The fleet's processes check.
+    requires_system_checks: ClassVar[list[str]] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("device_id")
