@@ -66,6 +66,11 @@ INSTALLED_APPS = [
     "media",
     "audit",
 ]
+GATEWAY_ROLE = os.environ.get("GATEWAY_ROLE", "")
+if GATEWAY_ROLE == "runner":
+    # A device runner (one per linked account, 100 on a machine) serves no pages: leaving out the
+    # admin and the REST API's app keeps their imports out of its memory (measured in bench/fleet.py).
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in ("django.contrib.admin", "ninja")]
 
 MIDDLEWARE = [
     "whatsapp.middleware.RequestIDMiddleware",
@@ -114,7 +119,7 @@ _database_url = read("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'gateway.sqlite3
 _database = environ.Env.db_url_config(_database_url)
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["OPTIONS"] = {**SQLITE_OPTIONS, **_database.get("OPTIONS", {})}
-elif os.environ.get("GATEWAY_ROLE") == "web" and read("DATABASE_POOL_MAX"):
+elif GATEWAY_ROLE == "web" and read("DATABASE_POOL_MAX"):
     # Under ASGI every request runs in a fresh thread, and Django's connections are per thread: without
     # a pool each request would open (and close) its own PostgreSQL connection. Only the web process
     # pools; runners and workers keep one connection each (the fleet's connection budget).
