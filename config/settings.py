@@ -68,9 +68,11 @@ INSTALLED_APPS = [
 ]
 GATEWAY_ROLE = os.environ.get("GATEWAY_ROLE", "")
 if GATEWAY_ROLE == "runner":
-    # A device runner (one per linked account, 100 on a machine) serves no pages: leaving out the
-    # admin and the REST API's app keeps their imports out of its memory (measured in bench/fleet.py).
-    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in ("django.contrib.admin", "ninja")]
+    # A device runner (one per linked account, 100 on a machine) serves no pages and schedules no
+    # jobs: leaving out the admin, the REST API's app and beat's schedule models keeps their imports
+    # out of its memory (measured in bench/fleet.py).
+    INSTALLED_APPS = [app for app in INSTALLED_APPS
+                      if app not in ("django.contrib.admin", "ninja", "django_celery_beat")]
 
 MIDDLEWARE = [
     "whatsapp.middleware.RequestIDMiddleware",

@@ -1,4 +1,4 @@
-"""Device runners load lean settings: no admin, no REST API app (100 of them share one machine)."""
+"""Device runners load lean settings: no admin, no REST API app, no Celery (100 share one machine)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ django.setup()
 from django.conf import settings
 import whatsapp.runtime.runner
 print(json.dumps({"apps": settings.INSTALLED_APPS, "ninja": "ninja" in sys.modules,
-                  "admin": "django.contrib.admin" in sys.modules}))
+                  "admin": "django.contrib.admin" in sys.modules, "celery": "celery" in sys.modules}))
 """
 
 
@@ -27,15 +27,16 @@ def probe(role: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_runner_loads_neither_the_admin_nor_the_api() -> None:
+def test_a_runner_loads_neither_the_admin_nor_the_api_nor_celery() -> None:
     runner = probe("runner")
-    assert "ninja" not in runner["apps"]
-    assert "django.contrib.admin" not in runner["apps"]
+    assert not {"ninja", "django.contrib.admin", "django_celery_beat"} & set(runner["apps"])
     assert not runner["ninja"]
     assert not runner["admin"]
+    assert not runner["celery"]
 
 
 def test_other_processes_keep_them() -> None:
     web = probe("web")
-    assert {"ninja", "django.contrib.admin"} <= set(web["apps"])
+    assert {"ninja", "django.contrib.admin", "django_celery_beat"} <= set(web["apps"])
+    assert web["celery"]
 
