@@ -139,7 +139,8 @@ def send_message(device: Device, outgoing: Outgoing, *, wait_s: float | None = N
         chat = chat_for(device, to_jid)
         message = Message.objects.create(
             device=device, chat=chat, wa_id=wa_id, direction=Direction.OUTBOUND, type=str(outgoing.kind),
-            from_me=True, sender_jid=device.phone_jid, body=outgoing.text, quoted_wa_id=outgoing.quoted_wa_id,
+            from_me=True, sender_jid=device.phone_jid, sender_phone_jid=device.phone_jid, sender_lid=device.lid,
+            body=outgoing.text, quoted_wa_id=outgoing.quoted_wa_id,
             status=DeliveryStatus.QUEUED, media_mime_type=outgoing.mime_type, media_file_name=outgoing.file_name,
             media_ptt=outgoing.ptt, content=_content(outgoing),
         )

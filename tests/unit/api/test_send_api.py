@@ -137,6 +137,7 @@ def test_a_text_is_queued_in_the_outbox_and_shown_as_wa_server_does(api, device)
     assert set(data) == BASE_FIELDS
     assert (data["to"], data["chat_jid"], data["status"], data["type"]) == (PHONE, PHONE, "queued", "text")
     assert (data["text"], data["caption"], data["direction"], data["is_from_me"]) == ("hello", None, "out", True)
+    assert data["sender_jid"] == data["sender_phone_jid"] == device.phone_jid  # our own number, like inbound
     assert data["timestamp"].endswith("Z")
     message = Message.objects.get(wa_id=data["message_id"])
     assert (message.device, message.body, message.status) == (device, "hello", DeliveryStatus.QUEUED)
