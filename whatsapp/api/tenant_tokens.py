@@ -3,6 +3,7 @@ with ``JWT_SECRET`` (HS256), and scoped to one tenant."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import jwt
@@ -41,9 +42,7 @@ def tenant_of(token: str) -> Tenant:
     return tenant
 
 
-def _uuid_or_none(value: object) -> object:
-    import uuid
-
+def _uuid_or_none(value: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
     except ValueError:
