@@ -56,9 +56,10 @@ def _check_device_in_path(request: HttpRequest, app: App) -> None:
         device_id = uuid.UUID(str(raw))
     except ValueError:
         return  # not a UUID: the parameter's validation answers validation_error
-    device = Device.objects.select_related("app").filter(pk=device_id, app=app).first()
+    device = Device.objects.filter(pk=device_id, app=app).first()
     if device is None:
         raise WhatsAppError(ErrorCode.NOT_FOUND, "No such device for this app.", details={"device_id": str(raw)})
+    device.app = app  # the caller's, already loaded: no join
     request.api_device = device
 
 
