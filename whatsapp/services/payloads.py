@@ -6,6 +6,10 @@ from typing import Any
 
 from whatsapp.models import Message
 
+# Types whose body is the message's own text; for every other type it captions the content (a poll's
+# body is its question, which is what the poll says — not a caption).
+TEXT_TYPES = frozenset({"text", "poll"})
+
 
 def message_payload(message: Message) -> dict[str, Any]:
     """wa-server's ``message`` payload, with both sender addresses when known."""
@@ -20,8 +24,8 @@ def message_payload(message: Message) -> dict[str, Any]:
         "sender_lid": message.sender_lid or None,
         "push_name": message.sender_name or None,
         "type": message.type,
-        "text": message.body if message.type == "text" else None,
-        "caption": message.body if message.type != "text" and message.body else None,
+        "text": message.body if message.type in TEXT_TYPES else None,
+        "caption": message.body if message.type not in TEXT_TYPES and message.body else None,
         "quoted_message_id": message.quoted_wa_id or None,
         "status": message.status or None,
         "timestamp": message.timestamp,

@@ -207,6 +207,7 @@ def test_a_poll_takes_text_as_its_question(api, device) -> None:
     data = sent(api, device, {"to": GROUP, "type": "poll", "text": "Lunch?", "options": ["Pizza", "Sushi"]})
     assert (data["name"], data["options"], data["selectable_count"], data["is_group"]) == (
         "Lunch?", ["Pizza", "Sushi"], 1, True)
+    assert (data["text"], data["caption"]) == ("Lunch?", None)
     assert Message.objects.get(wa_id=data["message_id"]).content["options"] == ["Pizza", "Sushi"]
 
 
