@@ -14,8 +14,19 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from approvals.models import Approval
-from whatsapp.engine.base import InboundMessage
-from whatsapp.models import App, Chat, CommandState, Contact, Device, DeviceCommand, Direction, Message, Tenant
+from whatsapp.engine.base import InboundMessage, ReceiptReceived, ReceiptStatus
+from whatsapp.models import (
+    App,
+    Chat,
+    CommandState,
+    Contact,
+    DeliveryStatus,
+    Device,
+    DeviceCommand,
+    Direction,
+    Message,
+    Tenant,
+)
 
 _counter = itertools.count(1)
 
@@ -95,6 +106,20 @@ def make_inbound(chat_jid: str = "15551234567@s.whatsapp.net", *, wa_id: str | N
         sender_jid=chat_jid if sender_jid is None else sender_jid,
         timestamp=timestamp or timezone.now(), **fields,
     )
+
+
+def make_outbound(device: Device, wa_id: str, status: str = DeliveryStatus.SENT,
+                  chat_jid: str = "15551234567@s.whatsapp.net") -> Message:
+    """A message we sent to ``chat_jid`` (its chat made on first use), as a receipt finds it."""
+    chat = device.chats.filter(jid=chat_jid).first() or make_chat(device, chat_jid)
+    return make_message(device, chat, wa_id=wa_id, direction=Direction.OUTBOUND, from_me=True, status=status)
+
+
+def make_receipt(status: ReceiptStatus, *wa_ids: str, at: datetime | None = None,
+                 chat_jid: str = "15551234567@s.whatsapp.net") -> ReceiptReceived:
+    """An engine receipt from the person of ``chat_jid`` for ``wa_ids`` (now unless ``at``)."""
+    return ReceiptReceived(chat_jid=chat_jid, sender_jid=chat_jid, wa_ids=wa_ids, status=status,
+                           timestamp=at or timezone.now())
 
 
 class RunnerSide:

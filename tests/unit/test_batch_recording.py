@@ -15,13 +15,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.factories import make_chat, make_device, make_message
-from whatsapp.engine.base import ReceiptReceived, ReceiptStatus
+from tests.factories import make_chat, make_device, make_message, make_outbound, make_receipt
+from whatsapp.engine.base import ReceiptStatus
 from whatsapp.models import (
     CommandKind,
     CommandState,
     DeliveryStatus,
-    Device,
     DeviceCommand,
     DeviceEvent,
     Direction,
@@ -36,23 +35,13 @@ pytestmark = pytest.mark.django_db
 PHONE = "15551234567@s.whatsapp.net"
 
 
-def outbound(device: Device, wa_id: str, status: str = DeliveryStatus.SENT) -> Message:
-    chat = device.chats.filter(jid=PHONE).first() or make_chat(device, PHONE)
-    return make_message(device, chat, wa_id=wa_id, direction=Direction.OUTBOUND, from_me=True, status=status)
-
-
-def receipt(status: ReceiptStatus, *wa_ids: str, at=None) -> ReceiptReceived:
-    return ReceiptReceived(chat_jid=PHONE, sender_jid=PHONE, wa_ids=wa_ids, status=status,
-                           timestamp=at or timezone.now())
-
-
 # --- update_each ------------------------------------------------------------------------------
 
 
 def test_update_each_writes_every_rows_own_values() -> None:
     device = make_device()
     base = timezone.now().replace(microsecond=0)
-    messages = [outbound(device, f"M{i}", DeliveryStatus.QUEUED) for i in range(5)]
+    messages = [make_outbound(device, f"M{i}", DeliveryStatus.QUEUED) for i in range(5)]
     for i, message in enumerate(messages):
         message.status = DeliveryStatus.FAILED if i == 2 else DeliveryStatus.SENT
         message.error_code = "MESSAGE_SEND_FAILED" if i == 2 else ""
@@ -87,7 +76,7 @@ def test_update_each_encodes_json_and_leaves_other_rows_and_fields_alone() -> No
 
 def test_update_each_is_one_statement_for_a_batch() -> None:
     device = make_device()
-    messages = [outbound(device, f"M{i}") for i in range(40)]
+    messages = [make_outbound(device, f"M{i}") for i in range(40)]
     for message in messages:
         message.status = DeliveryStatus.DELIVERED
     with CaptureQueriesContext(connection) as queries:
@@ -107,10 +96,10 @@ def test_update_each_of_nothing_writes_nothing() -> None:
 def test_a_run_of_receipts_moves_each_message_to_its_own_status() -> None:
     device = make_device()
     early, late = timezone.now() - timedelta(seconds=5), timezone.now()
-    a, b, c = outbound(device, "A"), outbound(device, "B"), outbound(device, "C", DeliveryStatus.READ)
+    a, b, c = make_outbound(device, "A"), make_outbound(device, "B"), make_outbound(device, "C", DeliveryStatus.READ)
     changed = ingest_receipts(device, [
-        receipt(ReceiptStatus.DELIVERED, "A", "B", "C", at=early),
-        receipt(ReceiptStatus.READ, "A", at=late),
+        make_receipt(ReceiptStatus.DELIVERED, "A", "B", "C", at=early),
+        make_receipt(ReceiptStatus.READ, "A", at=late),
     ])
     assert changed == 3  # A delivered, B delivered, A read; C was read already
     for message in (a, b, c):
@@ -122,8 +111,8 @@ def test_a_run_of_receipts_moves_each_message_to_its_own_status() -> None:
 
 def test_a_run_of_receipts_never_moves_a_message_backwards() -> None:
     device = make_device()
-    message = outbound(device, "A")
-    ingest_receipts(device, [receipt(ReceiptStatus.READ, "A"), receipt(ReceiptStatus.DELIVERED, "A")])
+    message = make_outbound(device, "A")
+    ingest_receipts(device, [make_receipt(ReceiptStatus.READ, "A"), make_receipt(ReceiptStatus.DELIVERED, "A")])
     message.refresh_from_db()
     assert message.status == DeliveryStatus.READ
     assert message.delivered_at is None
@@ -131,11 +120,11 @@ def test_a_run_of_receipts_never_moves_a_message_backwards() -> None:
 
 def test_each_receipt_of_a_run_is_its_own_event_in_order() -> None:
     device = make_device()
-    outbound(device, "A"), outbound(device, "B")
+    make_outbound(device, "A"), make_outbound(device, "B")
     ingest_receipts(device, [
-        receipt(ReceiptStatus.DELIVERED, "A", "B"),
-        receipt(ReceiptStatus.DELIVERED, "A"),  # changes nothing: no event
-        receipt(ReceiptStatus.READ, "B"),
+        make_receipt(ReceiptStatus.DELIVERED, "A", "B"),
+        make_receipt(ReceiptStatus.DELIVERED, "A"),  # changes nothing: no event
+        make_receipt(ReceiptStatus.READ, "B"),
     ])
     stored = list(DeviceEvent.objects.filter(device=device, type=EventType.RECEIPT).order_by("sequence"))
     assert [(e.payload["status"], e.payload["message_ids"]) for e in stored] == [
@@ -147,7 +136,7 @@ def test_receipts_for_inbound_or_unknown_messages_change_nothing() -> None:
     device = make_device()
     chat = make_chat(device, PHONE)
     make_message(device, chat, wa_id="IN", direction=Direction.INBOUND)
-    assert ingest_receipts(device, [receipt(ReceiptStatus.READ, "IN", "NOPE")]) == 0
+    assert ingest_receipts(device, [make_receipt(ReceiptStatus.READ, "IN", "NOPE")]) == 0
     assert not DeviceEvent.objects.filter(device=device, type=EventType.RECEIPT).exists()
 
 
@@ -156,9 +145,9 @@ def test_the_statements_of_a_receipt_run_do_not_grow_with_its_length() -> None:
         device = make_device()
         ids = [f"M{i}" for i in range(count)]
         for wa_id in ids:
-            outbound(device, wa_id)
-        run = [receipt(ReceiptStatus.DELIVERED, wa_id) for wa_id in ids]
-        run += [receipt(ReceiptStatus.READ, wa_id) for wa_id in ids[: count // 2]]
+            make_outbound(device, wa_id)
+        run = [make_receipt(ReceiptStatus.DELIVERED, wa_id) for wa_id in ids]
+        run += [make_receipt(ReceiptStatus.READ, wa_id) for wa_id in ids[: count // 2]]
         with CaptureQueriesContext(connection) as queries:
             ingest_receipts(device, run)
         return len(queries)

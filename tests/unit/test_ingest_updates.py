@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from tests.factories import make_chat, make_contact, make_device, make_message
+from tests.factories import make_chat, make_contact, make_device, make_message, make_outbound, make_receipt
 from whatsapp.engine.base import (
     ChatPresenceChanged,
     ChatState,
@@ -17,10 +17,9 @@ from whatsapp.engine.base import (
     MessageRevoked,
     PresenceChanged,
     ReactionReceived,
-    ReceiptReceived,
     ReceiptStatus,
 )
-from whatsapp.models import DeliveryStatus, Device, DeviceEvent, Direction, EventType, Message, Reaction
+from whatsapp.models import DeliveryStatus, Device, DeviceEvent, EventType, Message, Reaction
 from whatsapp.services.ingest import (
     ingest_chat_presence,
     ingest_edit,
@@ -34,16 +33,6 @@ pytestmark = pytest.mark.django_db
 
 PHONE = "15551234567@s.whatsapp.net"
 OTHER = "15559876543@s.whatsapp.net"
-
-
-def outbound(device: Device, wa_id: str, status: str = DeliveryStatus.SENT) -> Message:
-    chat = device.chats.filter(jid=PHONE).first() or make_chat(device, PHONE)
-    return make_message(device, chat, wa_id=wa_id, direction=Direction.OUTBOUND, from_me=True, status=status)
-
-
-def receipt(status: ReceiptStatus, *wa_ids: str, at=None) -> ReceiptReceived:
-    return ReceiptReceived(chat_jid=PHONE, sender_jid=PHONE, wa_ids=wa_ids, status=status,
-                           timestamp=at or timezone.now())
 
 
 def events(device: Device, type: str) -> list[DeviceEvent]:
@@ -60,9 +49,9 @@ def status_of(message: Message) -> str:
 
 def test_a_delivery_receipt_advances_a_sent_message() -> None:
     device = make_device()
-    message = outbound(device, "M1")
+    message = make_outbound(device, "M1")
     at = timezone.now()
-    assert ingest_receipt(device, receipt(ReceiptStatus.DELIVERED, "M1", at=at)) == 1
+    assert ingest_receipt(device, make_receipt(ReceiptStatus.DELIVERED, "M1", at=at)) == 1
     message.refresh_from_db()
     assert (message.status, message.delivered_at) == (DeliveryStatus.DELIVERED, at)
     [event] = events(device, EventType.RECEIPT)
@@ -73,55 +62,55 @@ def test_a_delivery_receipt_advances_a_sent_message() -> None:
 
 def test_a_read_receipt_records_the_read_time() -> None:
     device = make_device()
-    message = outbound(device, "M1", DeliveryStatus.DELIVERED)
+    message = make_outbound(device, "M1", DeliveryStatus.DELIVERED)
     at = timezone.now()
-    ingest_receipt(device, receipt(ReceiptStatus.READ, "M1", at=at))
+    ingest_receipt(device, make_receipt(ReceiptStatus.READ, "M1", at=at))
     message.refresh_from_db()
     assert (message.status, message.read_at) == (DeliveryStatus.READ, at)
 
 
 def test_played_counts_as_read() -> None:
     device = make_device()
-    message = outbound(device, "M1")
-    ingest_receipt(device, receipt(ReceiptStatus.PLAYED, "M1"))
+    message = make_outbound(device, "M1")
+    ingest_receipt(device, make_receipt(ReceiptStatus.PLAYED, "M1"))
     assert status_of(message) == DeliveryStatus.READ
     assert events(device, EventType.RECEIPT)[0].payload["status"] == "played"
 
 
 def test_a_receipt_may_skip_a_step() -> None:
     device = make_device()
-    message = outbound(device, "M1")
-    ingest_receipt(device, receipt(ReceiptStatus.READ, "M1"))
+    message = make_outbound(device, "M1")
+    ingest_receipt(device, make_receipt(ReceiptStatus.READ, "M1"))
     assert status_of(message) == DeliveryStatus.READ
 
 
 def test_a_late_delivery_receipt_never_moves_a_read_message_back() -> None:
     device = make_device()
-    message = outbound(device, "M1", DeliveryStatus.READ)
-    assert ingest_receipt(device, receipt(ReceiptStatus.DELIVERED, "M1")) == 0
+    message = make_outbound(device, "M1", DeliveryStatus.READ)
+    assert ingest_receipt(device, make_receipt(ReceiptStatus.DELIVERED, "M1")) == 0
     message.refresh_from_db()
     assert (message.status, message.delivered_at) == (DeliveryStatus.READ, None)
 
 
 def test_a_repeated_receipt_changes_nothing_and_appends_no_event() -> None:
     device = make_device()
-    outbound(device, "M1")
-    ingest_receipt(device, receipt(ReceiptStatus.DELIVERED, "M1"))
-    assert ingest_receipt(device, receipt(ReceiptStatus.DELIVERED, "M1")) == 0
+    make_outbound(device, "M1")
+    ingest_receipt(device, make_receipt(ReceiptStatus.DELIVERED, "M1"))
+    assert ingest_receipt(device, make_receipt(ReceiptStatus.DELIVERED, "M1")) == 0
     assert len(events(device, EventType.RECEIPT)) == 1
 
 
 def test_a_failed_message_stays_failed() -> None:
     device = make_device()
-    message = outbound(device, "M1", DeliveryStatus.FAILED)
-    assert ingest_receipt(device, receipt(ReceiptStatus.READ, "M1")) == 0
+    message = make_outbound(device, "M1", DeliveryStatus.FAILED)
+    assert ingest_receipt(device, make_receipt(ReceiptStatus.READ, "M1")) == 0
     assert status_of(message) == DeliveryStatus.FAILED
 
 
 def test_receipts_for_unknown_or_inbound_messages_are_ignored() -> None:
     device = make_device()
     inbound = make_message(device, make_chat(device, PHONE), wa_id="IN1")
-    assert ingest_receipt(device, receipt(ReceiptStatus.READ, "IN1", "NOPE")) == 0
+    assert ingest_receipt(device, make_receipt(ReceiptStatus.READ, "IN1", "NOPE")) == 0
     inbound.refresh_from_db()
     assert (inbound.status, inbound.read_at) == ("", None)
     assert events(device, EventType.RECEIPT) == []
@@ -129,18 +118,18 @@ def test_receipts_for_unknown_or_inbound_messages_are_ignored() -> None:
 
 def test_the_event_lists_only_the_messages_that_changed() -> None:
     device = make_device()
-    outbound(device, "M1")
-    outbound(device, "M2", DeliveryStatus.READ)
-    outbound(device, "M3")
-    assert ingest_receipt(device, receipt(ReceiptStatus.DELIVERED, "M1", "M2", "M3")) == 2
+    make_outbound(device, "M1")
+    make_outbound(device, "M2", DeliveryStatus.READ)
+    make_outbound(device, "M3")
+    assert ingest_receipt(device, make_receipt(ReceiptStatus.DELIVERED, "M1", "M2", "M3")) == 2
     [event] = events(device, EventType.RECEIPT)
     assert sorted(event.payload["message_ids"]) == ["M1", "M3"]
 
 
 def test_receipts_only_touch_the_devices_own_messages() -> None:
     device, other = make_device(), make_device()
-    theirs = outbound(other, "M1")
-    assert ingest_receipt(device, receipt(ReceiptStatus.READ, "M1")) == 0
+    theirs = make_outbound(other, "M1")
+    assert ingest_receipt(device, make_receipt(ReceiptStatus.READ, "M1")) == 0
     assert status_of(theirs) == DeliveryStatus.SENT
 
 
@@ -158,7 +147,7 @@ def emojis(message: Message) -> dict[str, str]:
 
 def test_a_reaction_is_added() -> None:
     device = make_device()
-    message = outbound(device, "M1")
+    message = make_outbound(device, "M1")
     ingest_reaction(device, reaction("👍"))
     assert emojis(message) == {PHONE: "👍"}
     [event] = events(device, EventType.REACTION)
@@ -169,7 +158,7 @@ def test_a_reaction_is_added() -> None:
 
 def test_a_new_reaction_replaces_the_senders_previous_one() -> None:
     device = make_device()
-    message = outbound(device, "M1")
+    message = make_outbound(device, "M1")
     ingest_reaction(device, reaction("👍"))
     ingest_reaction(device, reaction("❤️"))
     assert emojis(message) == {PHONE: "❤️"}
@@ -177,7 +166,7 @@ def test_a_new_reaction_replaces_the_senders_previous_one() -> None:
 
 def test_each_sender_has_their_own_reaction() -> None:
     device = make_device()
-    message = outbound(device, "M1")
+    message = make_outbound(device, "M1")
     ingest_reaction(device, reaction("👍"))
     ingest_reaction(device, reaction("😂", sender=OTHER))
     assert emojis(message) == {PHONE: "👍", OTHER: "😂"}
@@ -185,7 +174,7 @@ def test_each_sender_has_their_own_reaction() -> None:
 
 def test_an_empty_emoji_removes_the_reaction() -> None:
     device = make_device()
-    message = outbound(device, "M1")
+    message = make_outbound(device, "M1")
     ingest_reaction(device, reaction("👍"))
     ingest_reaction(device, reaction("😂", sender=OTHER))
     ingest_reaction(device, reaction(""))
