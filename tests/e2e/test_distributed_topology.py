@@ -3,41 +3,18 @@
 A private Redis server is used so the test can stop it and watch readiness name the broker.
 """
 
-import subprocess
-
 import httpx
 import pytest
 
-from tests.support.processes import (
-    BIN,
-    PROJECT_ROOT,
-    PYTHON,
-    ProcessGroup,
-    clean_env,
-    free_port,
-    fresh_postgres_database,
-    private_redis,
-    wait_until,
-)
+from tests.support.processes import distributed_stack, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def topology(tmp_path):
-    with fresh_postgres_database() as database_url, private_redis(tmp_path) as (redis_url, redis):
-        port = free_port()
-        env = clean_env(DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=str(tmp_path / "data"),
-                        WEB_PORT=str(port), SECRET_KEY="e2e-secret-key-" + "x" * 40)
-        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], cwd=PROJECT_ROOT, env=env, check=True,
-                       capture_output=True)
-        honcho = ProcessGroup([str(BIN / "honcho"), "start", "web", "worker", "beat"], env, tmp_path / "honcho.log")
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 60, what="web /health")
-            yield base, honcho, redis
-        finally:
-            honcho.stop()
+    with distributed_stack(tmp_path, ["web", "worker", "beat"]) as stack:
+        yield stack.base, stack.processes, stack.redis
 
 
 def test_ready_reports_postgres_and_redis_and_names_the_broker_when_redis_stops(topology):

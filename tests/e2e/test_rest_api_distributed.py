@@ -21,17 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support.processes import (
-    BIN,
-    PROJECT_ROOT,
-    PYTHON,
-    ProcessGroup,
-    clean_env,
-    free_port,
-    fresh_postgres_database,
-    private_redis,
-    wait_until,
-)
+from tests.support.processes import PROJECT_ROOT, PYTHON, ProcessGroup, distributed_stack, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -67,24 +57,13 @@ class Gateway:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("rest")
-    with fresh_postgres_database() as database_url, private_redis(tmp_path) as (redis_url, _):
-        port = free_port()
-        env = clean_env(DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=str(tmp_path / "data"),
-                        WEB_PORT=str(port), SECRET_KEY="e2e-secret-key-" + "x" * 40, WHATSAPP_ENGINE="simulator",
-                        SIMULATOR_TIME_SCALE="0.2", ALLOW_PRIVATE_URLS="true", LOG_LEVEL="WARNING",
-                        SEND_WAIT_SECONDS="15", MEDIA_ROOT=str(tmp_path / "media"))
-        manage(env, "migrate", "--noinput")
-        jwt = manage(env, "issue_jwt", "--tenant", "acme", "--create", "Acme").strip()
-        honcho = ProcessGroup([str(BIN / "honcho"), "start", "web", "worker", "beat", "fleet"], env,
-                              tmp_path / "honcho.log")
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 60, what="web /health")
-            created = httpx.post(f"{base}/apps", json={"name": "crm"}, headers={"Authorization": f"Bearer {jwt}"})
-            assert created.status_code == 201, created.text
-            yield Gateway(base, env, jwt, created.json()["data"]["app_token"], honcho)
-        finally:
-            honcho.stop()
+    with distributed_stack(tmp_path, ["web", "worker", "beat", "fleet"], WHATSAPP_ENGINE="simulator",
+                           SIMULATOR_TIME_SCALE="0.2", ALLOW_PRIVATE_URLS="true", LOG_LEVEL="WARNING",
+                           SEND_WAIT_SECONDS="15", MEDIA_ROOT=str(tmp_path / "media")) as stack:
+        jwt = manage(stack.env, "issue_jwt", "--tenant", "acme", "--create", "Acme").strip()
+        created = httpx.post(f"{stack.base}/apps", json={"name": "crm"}, headers={"Authorization": f"Bearer {jwt}"})
+        assert created.status_code == 201, created.text
+        yield Gateway(stack.base, stack.env, jwt, created.json()["data"]["app_token"], stack.processes)
 
 
 def png_bytes() -> bytes:

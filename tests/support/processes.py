@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,32 @@ def fresh_postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Stack:
+    """The distributed topology under honcho: its base URL, environment, processes and Redis."""
+
+    base: str
+    env: dict[str, str]
+    processes: ProcessGroup
+    redis: ProcessGroup
+
+
+@contextlib.contextmanager
+def distributed_stack(tmp_path: Path, processes: list[str], **overrides: str) -> Iterator[Stack]:
+    """The Procfile's ``processes`` on a fresh PostgreSQL database and a private Redis, migrated and
+    answering ``/health``; stopped on exit."""
+    with fresh_postgres_database() as database_url, private_redis(tmp_path) as (redis_url, redis):
+        port = free_port()
+        env = clean_env(DATABASE_URL=database_url, REDIS_URL=redis_url, DATA_DIR=str(tmp_path / "data"),
+                        WEB_PORT=str(port), SECRET_KEY="e2e-secret-key-" + "x" * 40, **overrides)
+        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], cwd=PROJECT_ROOT, env=env, check=True,
+                       capture_output=True)
+        honcho = ProcessGroup([str(BIN / "honcho"), "start", *processes], env, tmp_path / "honcho.log")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 60, what="web /health")
+            yield Stack(base, env, honcho, redis)
+        finally:
+            honcho.stop()
