@@ -44,10 +44,8 @@ def take(app: App) -> Quota | None:
         return None
     window = int(time.time() // WINDOW_S)
     key = f"api-rate:{app.pk}:{window}"
-    cache.add(key, 0, timeout=WINDOW_S * 2)
     try:
-        used = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=WINDOW_S * 2)
-        used = 1
+        used = cache.incr(key)  # one round trip on every request but a window's first
+    except ValueError:  # the window's first request (or the key was evicted)
+        used = 1 if cache.add(key, 1, timeout=WINDOW_S * 2) else cache.incr(key)
     return Quota(limit, used, (window + 1) * WINDOW_S)
