@@ -32,8 +32,6 @@ def _install_beat_schedule(sender: Celery, **_: object) -> None:
     sender.conf.beat_schedule = BEAT_SCHEDULE
 
 
-
-
 class FleetStep(bootsteps.StartStopStep):
     """Hosts the device fleet inside a worker that consumes the ``fleet`` queue (DESIGN.md §2)."""
 
@@ -57,5 +55,30 @@ class FleetStep(bootsteps.StartStopStep):
             self.fleet = None
 
 
+class WebhookDispatchStep(bootsteps.StartStopStep):
+    """Runs the webhook dispatcher in every worker that consumes the ``default`` queue, where its
+    ``deliver_webhook_stream`` tasks run (see ``whatsapp.webhooks.dispatcher``)."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker: object, **kwargs: object) -> None:
+        super().__init__(worker, **kwargs)
+        self.dispatcher = None
+
+    def start(self, worker: object) -> None:
+        if DEFAULT_QUEUE not in worker.app.amqp.queues.consume_from:
+            return
+        from whatsapp.webhooks.dispatcher import Dispatcher
+
+        self.dispatcher = Dispatcher()
+        self.dispatcher.start()
+
+    def stop(self, worker: object) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
+
+
 app.steps["worker"].add(FleetStep)
+app.steps["worker"].add(WebhookDispatchStep)
 app.autodiscover_tasks()

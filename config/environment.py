@@ -150,6 +150,19 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("API_RATE_LIMIT_PER_MIN", "int", 6000, "REST requests per app per minute (`rate_limit_exceeded` "
              "429 above it, with `Retry-After` and `X-RateLimit-*`); 0 disables the limiter.", G_API, minimum=0),
     Variable("WEBHOOK_BASE_URL", "str", "", "Base URL that relative app webhook paths are joined to.", G_API),
+    Variable("WEBHOOK_TIMEOUT_S", "int", 10, "Seconds one webhook attempt may take (connect, send, answer) "
+             "before it counts as failed.", G_API, minimum=1, maximum=60),
+    Variable("WEBHOOK_RETRY_DELAYS_S", "list", ["10", "30", "90"], "Waits after the first failed webhook "
+             "attempts (wa-server's schedule); later waits grow 3-fold each (with jitter, at most 6 h).", G_API),
+    Variable("WEBHOOK_RETRY_WINDOW_S", "int", 86400, "How long a failing delivery is retried (10 s, 30 s, "
+             "90 s, then exponential with jitter) before it is dead-lettered.", G_API, minimum=60),
+    Variable("WEBHOOK_ENDPOINT_CONCURRENCY", "int", 4, "Streams (one per app and device) delivering to one "
+             "receiver (scheme, host, port) at once, so a slow receiver cannot take every worker.", G_API,
+             minimum=1, maximum=256),
+    Variable("WEBHOOK_SECRET_OVERLAP_S", "int", 86400, "After a webhook secret changes, how long deliveries "
+             "are signed with the old secret too.", G_API, minimum=0),
+    Variable("WEBHOOK_DELIVERY_RETENTION_DAYS", "int", 30, "Finished deliveries (succeeded or dead) and their "
+             "attempt logs older than this are purged hourly; 0 keeps them.", G_API, minimum=0),
     Variable("ALLOW_PRIVATE_URLS", "bool", False, "Let media URLs and webhooks reach private, loopback and "
              "link-local addresses (tests and trusted networks only).", G_API),
 )

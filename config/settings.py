@@ -224,6 +224,17 @@ JWT_SECRET = read("JWT_SECRET") or f"jwt:{SECRET_KEY}"
 SEND_WAIT_SECONDS = read("SEND_WAIT_SECONDS")
 API_RATE_LIMIT_PER_MIN = read("API_RATE_LIMIT_PER_MIN")
 WEBHOOK_BASE_URL = read("WEBHOOK_BASE_URL")
+WEBHOOK_TIMEOUT_S = read("WEBHOOK_TIMEOUT_S")
+try:
+    WEBHOOK_RETRY_DELAYS_S = [float(delay) for delay in read("WEBHOOK_RETRY_DELAYS_S")]
+except ValueError:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS_S must be a comma-separated list of seconds.") from None
+if not WEBHOOK_RETRY_DELAYS_S or min(WEBHOOK_RETRY_DELAYS_S) <= 0:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS_S needs at least one positive delay.")
+WEBHOOK_RETRY_WINDOW_S = read("WEBHOOK_RETRY_WINDOW_S")
+WEBHOOK_ENDPOINT_CONCURRENCY = read("WEBHOOK_ENDPOINT_CONCURRENCY")
+WEBHOOK_SECRET_OVERLAP_S = read("WEBHOOK_SECRET_OVERLAP_S")
+WEBHOOK_DELIVERY_RETENTION_DAYS = read("WEBHOOK_DELIVERY_RETENTION_DAYS")
 ALLOW_PRIVATE_URLS = read("ALLOW_PRIVATE_URLS")
 
 # --- logging: always stderr, so stdio protocols (the MCP server) keep stdout clean ----------

@@ -40,6 +40,7 @@ FAMILIES: dict[str, str] = {
     "media": "Media",
     "search": "Search",
     "approvals": "Approvals",
+    "webhooks": "Webhooks",
     "database": "Database",
     "permissions": "Permissions",
     "access": "API access",
@@ -309,6 +310,22 @@ class ErrorCode(enum.Enum):
         "approval_invalid_timeout", 400, _C, "approvals", _S0, "Timeout outside 10-3600 seconds",
         "Use a timeout between 10 and 3600 seconds.")
 
+    # --- webhooks: deliveries to the apps' receivers -----------------------------------------------
+    WEBHOOK_DELIVERY_FAILED = ErrorSpec(
+        "webhook_delivery_failed", 502, _T, "webhooks", _GW,
+        "The webhook receiver did not accept the event (non-2xx answer, refused or broken connection)",
+        "Retried automatically (10 s, 30 s, 90 s, then exponentially for 24 h); make the receiver answer "
+        "2xx once it has stored the event, then replay dead deliveries (POST /webhooks/deliveries/{id}/redeliver).")
+    WEBHOOK_URL_FORBIDDEN = ErrorSpec(
+        "webhook_url_forbidden", 400, _C, "webhooks", _GW,
+        "Webhook URL resolves to a private, loopback or link-local address (SSRF guard)",
+        "Use a publicly reachable receiver URL (or set ALLOW_PRIVATE_URLS on a trusted network), then "
+        "replay the failed deliveries.")
+    WEBHOOK_NOT_CONFIGURED = ErrorSpec(
+        "webhook_not_configured", 409, _C, "webhooks", _GW,
+        "The app has no usable webhook URL",
+        "Set the app's webhook_url (an absolute http(s) URL, or a /path with WEBHOOK_BASE_URL set), then "
+        "replay the deliveries.")
     # --- database ---------------------------------------------------------------------------------
     DB_LOCKED = ErrorSpec(
         "db_locked", 503, _T, "database", _S0, "Database is locked",

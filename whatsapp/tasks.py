@@ -21,3 +21,20 @@ def purge_idempotency_keys() -> int:
     from whatsapp.models import IdempotencyKey
 
     return IdempotencyKey.purge_expired()
+
+
+@shared_task(name="whatsapp.tasks.deliver_webhook_stream", ignore_result=True)
+def deliver_webhook_stream(stream_id: int, lease_token: str) -> int:
+    """Deliver one webhook stream under the lease the dispatcher took for it; returns the attempts.
+    Runs on the ``default`` queue; a task that never runs only lets the lease expire."""
+    from whatsapp.webhooks.delivery import deliver_stream
+
+    return deliver_stream(stream_id, lease_token).attempted
+
+
+@shared_task(name="whatsapp.tasks.purge_webhook_deliveries", ignore_result=True, expires=3600)
+def purge_webhook_deliveries() -> int:
+    """Finished deliveries (and their attempt logs) older than WEBHOOK_DELIVERY_RETENTION_DAYS."""
+    from whatsapp.webhooks.services import purge_finished
+
+    return purge_finished()

@@ -129,6 +129,9 @@ GATEWAY_CODES: list[tuple[str, str, int, Category]] = [
     ("IDEMPOTENCY_KEY_REUSED", "idempotency_key_reused", 409, Category.CLIENT_ERROR),
     ("REQUEST_TOO_LARGE", "request_too_large", 413, Category.CLIENT_ERROR),
     ("RANGE_NOT_SATISFIABLE", "range_not_satisfiable", 416, Category.CLIENT_ERROR),
+    ("WEBHOOK_DELIVERY_FAILED", "webhook_delivery_failed", 502, Category.TRANSIENT),
+    ("WEBHOOK_URL_FORBIDDEN", "webhook_url_forbidden", 400, Category.CLIENT_ERROR),
+    ("WEBHOOK_NOT_CONFIGURED", "webhook_not_configured", 409, Category.CLIENT_ERROR),
     ("METHOD_NOT_ALLOWED", "method_not_allowed", 405, Category.CLIENT_ERROR),
     ("MEDIA_URL_FORBIDDEN", "media_url_forbidden", 400, Category.CLIENT_ERROR),
     ("MEDIA_FETCH_FAILED", "media_fetch_failed", 502, Category.TRANSIENT),
@@ -248,7 +251,7 @@ def test_every_member_is_accounted_for() -> None:
         | {code for code, *_ in GATEWAY_CODES}
     )
     assert {member.code for member in ErrorCode} == expected
-    assert len(ErrorCode) == 78
+    assert len(ErrorCode) == 81
 
 
 # --- invariants --------------------------------------------------------------------------------------

@@ -67,9 +67,33 @@ class DeviceEvent(models.Model):
             updated = Device.objects.filter(pk=device_id).update(event_sequence=F("event_sequence") + len(events))
             if not updated:
                 raise Device.DoesNotExist(f"device {device_id} does not exist")
-            last = Device.objects.filter(pk=device_id).values_list("event_sequence", flat=True).get()
+            last, app_id, url, wanted, active = Device.objects.filter(pk=device_id).values_list(
+                "event_sequence", "app_id", "app__webhook_url", "app__webhook_events", "app__is_active").get()
             first = last - len(events) + 1
-            return cls.objects.bulk_create([
+            appended = cls.objects.bulk_create([
                 cls(device_id=device_id, sequence=first + i, type=type, payload=payload or {})
                 for i, (type, payload) in enumerate(events)
             ])
+            if url and active:
+                _plan_deliveries(app_id, device_id, url, wanted, appended)
+            return appended
+
+
+def _plan_deliveries(app_id: Any, device_id: Any, url: str, wanted: list[str] | None,
+                     events: list[DeviceEvent]) -> None:
+    """One delivery row per event the app subscribes to, written in the event's own transaction: an
+    event is never stored without its deliveries, nor a delivery without its event. An app without a
+    webhook URL gets none (wa-server: an empty path sends nothing and records no failure)."""
+    from whatsapp import wakeups
+    from whatsapp.models.webhooks import WebhookDelivery
+
+    rows = [WebhookDelivery(app_id=app_id, device_id=device_id, event_id=event.pk, sequence=event.sequence,
+                            event_type=event.type, url=url, next_attempt_at=event.created_at)
+            for event in events if not wanted or event.type in wanted]
+    if rows:
+        WebhookDelivery.objects.bulk_create(rows)
+        wakeups.notify_on_commit(WEBHOOK_WAKEUP, "dispatch")
+
+
+#: The wake-up channel of the webhook dispatcher (see ``whatsapp.webhooks.dispatcher``).
+WEBHOOK_WAKEUP = "webhooks"

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -56,6 +57,10 @@ class App(models.Model):
         help_text="Absolute URL, or a path joined to WEBHOOK_BASE_URL. Empty: no deliveries.",
     )
     webhook_secret = models.CharField(max_length=200, blank=True, help_text="HMAC secret for signatures.")
+    webhook_secret_previous = models.CharField(
+        max_length=200, blank=True, editable=False,
+        help_text="The secret before the last rotation; deliveries are signed with both until the overlap ends.")
+    webhook_secret_previous_until = models.DateTimeField(null=True, blank=True, editable=False)
     webhook_events = models.JSONField(
         default=list, blank=True, help_text="Event names to deliver; empty list means every event."
     )
@@ -117,3 +122,24 @@ class App(models.Model):
     def wants_event(self, event_type: str) -> bool:
         """Whether the app's webhook filter lets ``event_type`` through."""
         return not self.webhook_events or event_type in self.webhook_events
+
+    def set_webhook_secret(self, secret: str, overlap: timedelta) -> None:
+        """Replace the webhook secret (unsaved). The old one keeps signing for ``overlap`` as well, so
+        receivers can switch to the new secret without dropping a delivery in between."""
+        if secret == self.webhook_secret:
+            return
+        if self.webhook_secret and secret and overlap > timedelta(0):
+            self.webhook_secret_previous = self.webhook_secret
+            self.webhook_secret_previous_until = timezone.now() + overlap
+        else:
+            self.webhook_secret_previous, self.webhook_secret_previous_until = "", None
+        self.webhook_secret = secret
+
+    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+        """The secrets each delivery is signed with: the current one, then the previous one while its
+        overlap lasts. Empty when the app set no secret (deliveries then go unsigned)."""
+        secrets_ = [self.webhook_secret] if self.webhook_secret else []
+        until = self.webhook_secret_previous_until
+        if self.webhook_secret_previous and until and until > (now or timezone.now()) and secrets_:
+            secrets_.append(self.webhook_secret_previous)
+        return secrets_

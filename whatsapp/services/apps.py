@@ -12,9 +12,11 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 
@@ -194,6 +196,8 @@ def update_app(app: App, **changes: Any) -> App:
     environment default and clears the webhook URL, secret or event filter.
 
     Deactivating (``is_active=False``) refuses the app's token at once; its devices keep running.
+    A new ``webhook_secret`` does not cut the old one off: deliveries carry signatures with both for
+    ``WEBHOOK_SECRET_OVERLAP_S``, so receivers can switch over without rejecting anything.
     """
     unknown = set(changes) - UPDATABLE
     if unknown:
@@ -203,11 +207,16 @@ def update_app(app: App, **changes: Any) -> App:
         raise _conflict(cleaned["name"])
     if not cleaned:
         return app
+    fields = list(cleaned)
     for field, value in cleaned.items():
-        setattr(app, field, value)
+        if field == "webhook_secret":
+            app.set_webhook_secret(value, timedelta(seconds=settings.WEBHOOK_SECRET_OVERLAP_S))
+            fields += ["webhook_secret_previous", "webhook_secret_previous_until"]
+        else:
+            setattr(app, field, value)
     try:
         with transaction.atomic():
-            app.save(update_fields=[*cleaned, "updated_at"])
+            app.save(update_fields=[*fields, "updated_at"])
     except IntegrityError:
         raise _conflict(cleaned.get("name", app.name)) from None
     return app
