@@ -33,6 +33,7 @@ _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 _sender: list[socket.socket] = []  # the process's one datagram socket for local wake-ups
 LOCAL = sys.platform.startswith("linux")  # abstract Unix socket names are a Linux feature
+MAX_WAIT_S = 60  # the longest a waiter blocks at once
 
 
 def _redis() -> Any | None:
@@ -44,7 +45,9 @@ def _redis() -> Any | None:
         if client is None:
             import redis
 
-            client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+            # redis-py's default read timeout (5 s) is shorter than a waiter's BLPOP may block.
+            client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=MAX_WAIT_S + 5,
+                                          health_check_interval=30)
             _clients[url] = client
         return client
 
@@ -110,7 +113,7 @@ class RedisWaiter:
 
     def wait(self, timeout_s: float) -> bool:
         try:
-            return self.client.blpop([self.name], timeout=max(1, round(timeout_s))) is not None
+            return self.client.blpop([self.name], timeout=min(max(1, round(timeout_s)), MAX_WAIT_S)) is not None
         except Exception as error:
             logger.warning("waiting for wake-ups failed (%s); polling instead", error)
             threading.Event().wait(min(timeout_s, 1.0))
