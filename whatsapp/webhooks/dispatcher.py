@@ -55,7 +55,7 @@ def dispatch_due(enqueue: Enqueue = enqueue_task) -> float:
     """One pass; returns how long the caller may sleep before the next one (a wake-up cuts it short)."""
     now = timezone.now()
     due_pairs = list(WebhookDelivery.objects.open().filter(next_attempt_at__lte=now)
-                     .values_list("app_id", "device_id").distinct()[:MAX_STREAMS * 2])
+                     .values_list("app_id", "device_id").order_by().distinct()[:MAX_STREAMS * 2])
     capped = False
     if due_pairs:
         streams = _streams_for(due_pairs)

@@ -96,3 +96,17 @@ def test_an_app_with_nothing_open_gets_no_stream(receiver, device) -> None:
     emit(device)
     run_dispatch()
     assert stream_of(device).endpoint.startswith("http://localhost:")
+
+
+@pytest.mark.django_db
+def test_a_backlog_is_one_stream_per_device_not_one_per_delivery(receiver, hooked_app) -> None:
+    busy, quiet = make_device(hooked_app), make_device(hooked_app)
+    emit(quiet, 1)
+    emit(busy, 40)  # newest first (the deliveries' default order) puts the busy device's rows on top
+    original = dispatcher.MAX_STREAMS
+    dispatcher.MAX_STREAMS = 2  # the due query reads 4 rows: duplicates would crowd the quiet device out
+    try:
+        handed = run_dispatch()
+    finally:
+        dispatcher.MAX_STREAMS = original
+    assert {WebhookStream.objects.get(pk=s).device_id for s, _ in handed} == {busy.pk, quiet.pk}
