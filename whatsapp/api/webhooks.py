@@ -34,7 +34,7 @@ DeliveryId = Annotated[str, Path(description="The delivery's id (a UUID); any ot
 
 
 class DeliveryFilters(Schema):
-    state: State | None = None
+    state: State | None = Field(None, description="Only deliveries in this state.")
     event: Event | None = Field(None, description="Only deliveries of this event type.")
     device_id: uuid.UUID | None = Field(None, description="Only deliveries of this device.")
     after: AwareDatetime | None = Field(None, description="Only deliveries created strictly later (RFC 3339).")

@@ -12,11 +12,11 @@ import pytest
 from tests.factories import connected_device, make_app_with_token, make_message
 from tests.unit.api.conftest import ApiClient, error_of
 from whatsapp.api.site import api as ninja_api
-from whatsapp.models import Device, DeviceCommand, Message
+from whatsapp.models import Device, DeviceCommand, DeviceEvent, Message, WebhookDelivery
 
 PARAM = re.compile(r"{(\w+)}")
 # Routes whose path names no resource of a particular app (they act on the caller's own app).
-UNSCOPED = {"/health", "/ready", "/devices", "/devices/deploy", "/apps"}
+UNSCOPED = {"/health", "/ready", "/devices", "/devices/deploy", "/apps", "/webhooks/deliveries"}
 
 
 def operations() -> list[tuple[str, str]]:
@@ -33,10 +33,11 @@ def test_the_route_table_is_not_empty() -> None:
 @pytest.fixture
 def victim(db):
     """App A, with a connected device, a message, and what else a route may name."""
-    app, _ = make_app_with_token()
+    app, _ = make_app_with_token(webhook_url="https://hooks.example.test/wa")
     device = connected_device(app)
     message = make_message(device, wa_id="3EB0AAAABBBBCCCCDDDD01")
-    return {"app": app, "device": device, "message": message}
+    delivery = WebhookDelivery.objects.get(event=DeviceEvent.append(device.pk, "message", {}))
+    return {"app": app, "device": device, "message": message, "delivery": delivery}
 
 
 def fill(path: str, victim: dict) -> str:
@@ -48,6 +49,7 @@ def fill(path: str, victim: dict) -> str:
         "chat_jid": victim["message"].chat.jid,
         "group_jid": "120363000000000001@g.us",
         "app_id": str(victim["app"].pk),
+        "delivery_id": str(victim["delivery"].pk),
     }
 
     def value(match: re.Match) -> str:
