@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -102,13 +102,6 @@ class DeliveryPage(Schema):
     counters: Counters = Field(description="The app's deliveries per state (all of them, not only this page's).")
 
 
-class _Position(NamedTuple):
-    """What ``encode_cursor`` reads (``timestamp``, ``pk``): a delivery's place in the log's order."""
-
-    timestamp: datetime
-    pk: int
-
-
 def _api_code(name: str) -> str | None:
     """The lower code of a stored UPPER enum name (as ``/devices`` shows ``last_error_code``)."""
     if not name:
@@ -155,7 +148,7 @@ def page(rows: QuerySet[WebhookDelivery], limit: int, cursor: str | None) -> tup
     more = len(found) > limit
     found = found[:limit]
     last = found[-1] if found else None
-    return found, encode_cursor(_Position(last.created_at, last.event_id)) if more and last else None
+    return found, encode_cursor(last.created_at, last.event_id) if more and last else None
 
 
 @router.get("/webhooks/deliveries", response=responses({200: Data[DeliveryPage]}),

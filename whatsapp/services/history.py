@@ -32,8 +32,9 @@ class HistoryPage:
     next_cursor: str | None
 
 
-def encode_cursor(message: Message) -> str:
-    raw = json.dumps([_CURSOR_VERSION, message.timestamp.isoformat(), message.pk], separators=(",", ":"))
+def encode_cursor(timestamp: datetime, pk: int) -> str:
+    """An opaque cursor for the position ``(timestamp, pk)`` (a page's last row)."""
+    raw = json.dumps([_CURSOR_VERSION, timestamp.isoformat(), pk], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -108,4 +109,4 @@ def list_messages(device: Device, *, chat_jid: str | None = None, direction: str
     page = list(messages.select_related("chat", "media_file").order_by("-timestamp", "-pk")[:limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    return HistoryPage(messages=page, next_cursor=encode_cursor(page[-1]) if more else None)
+    return HistoryPage(messages=page, next_cursor=encode_cursor(page[-1].timestamp, page[-1].pk) if more else None)
