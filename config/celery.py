@@ -1,6 +1,7 @@
 """The Celery app: two queues and the beat schedule.
 
-* ``default`` — webhook delivery, media fetches, retries and maintenance (the ``worker`` process);
+* ``default`` — webhook dispatch and delivery, media fetches, retries and maintenance (the ``worker``
+  process, threads pool);
 * ``fleet`` — commands for the WhatsApp device runners, consumed only by fleet processes.
 
 Beat entries are declared in :mod:`config.beat` and stored by django-celery-beat's database
@@ -32,51 +33,53 @@ def _install_beat_schedule(sender: Celery, **_: object) -> None:
     sender.conf.beat_schedule = BEAT_SCHEDULE
 
 
-class FleetStep(bootsteps.StartStopStep):
-    """Hosts the device fleet inside a worker that consumes the ``fleet`` queue (DESIGN.md §2)."""
+class HostedServiceStep(bootsteps.StartStopStep):
+    """Runs a long-lived service (anything with ``start()``/``stop()``) inside every worker that
+    consumes ``queue``, for as long as the worker runs."""
 
     requires = {"celery.worker.components:Pool"}
+    queue = ""
 
     def __init__(self, worker: object, **kwargs: object) -> None:
         super().__init__(worker, **kwargs)
-        self.fleet = None
+        self.service = None
+
+    def build(self, worker: object) -> object:
+        raise NotImplementedError
 
     def start(self, worker: object) -> None:
-        if FLEET_QUEUE not in worker.app.amqp.queues.consume_from:
+        if self.queue not in worker.app.amqp.queues.consume_from:
             return
-        from whatsapp.runtime.fleet import Fleet
-
-        self.fleet = Fleet(name=f"fleet:{worker.hostname}")
-        self.fleet.start()
+        self.service = self.build(worker)
+        self.service.start()
 
     def stop(self, worker: object) -> None:
-        if self.fleet is not None:
-            self.fleet.stop()
-            self.fleet = None
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
 
 
-class WebhookDispatchStep(bootsteps.StartStopStep):
+class FleetStep(HostedServiceStep):
+    """Hosts the device fleet inside a worker that consumes the ``fleet`` queue (DESIGN.md §2)."""
+
+    queue = FLEET_QUEUE
+
+    def build(self, worker: object) -> object:
+        from whatsapp.runtime.fleet import Fleet
+
+        return Fleet(name=f"fleet:{worker.hostname}")
+
+
+class WebhookDispatchStep(HostedServiceStep):
     """Runs the webhook dispatcher in every worker that consumes the ``default`` queue, where its
     ``deliver_webhook_stream`` tasks run (see ``whatsapp.webhooks.dispatcher``)."""
 
-    requires = {"celery.worker.components:Pool"}
+    queue = DEFAULT_QUEUE
 
-    def __init__(self, worker: object, **kwargs: object) -> None:
-        super().__init__(worker, **kwargs)
-        self.dispatcher = None
-
-    def start(self, worker: object) -> None:
-        if DEFAULT_QUEUE not in worker.app.amqp.queues.consume_from:
-            return
+    def build(self, worker: object) -> object:
         from whatsapp.webhooks.dispatcher import Dispatcher
 
-        self.dispatcher = Dispatcher()
-        self.dispatcher.start()
-
-    def stop(self, worker: object) -> None:
-        if self.dispatcher is not None:
-            self.dispatcher.stop()
-            self.dispatcher = None
+        return Dispatcher()
 
 
 app.steps["worker"].add(FleetStep)
