@@ -4,7 +4,9 @@ then refuses connections) and come back on the same port."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ class WebhookReceiver:
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -43,6 +46,16 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real receivers
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -65,11 +78,17 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
-        """Go down: close the listening socket (connections are refused) and open ones."""
+        """Go down: close the listening socket (new connections are refused) and cut the kept-alive
+        ones (a sender's pooled connection must not keep working through an outage)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def accepted(self) -> list[Hit]:
         with self._lock:
