@@ -27,8 +27,10 @@ and, last, one JSON line with every figure.
 
 ``--count-statements`` runs the worker through ``bench/worker_probe.py`` (the same ``celery``
 command with a counter on each SQL statement) and adds statements per delivery by thread (webhook
-dispatcher, task threads), verb and table. ``--py-spy DIR`` samples the worker with py-spy during
-each measured mode (raw collapsed stacks in DIR) and prints where its samples went.
+dispatcher, task threads), verb and table. ``--py-spy DIR`` samples the (first) worker with py-spy during
+each measured mode (raw collapsed stacks in DIR; ``--py-spy-gil``: only the thread holding the GIL,
+which is what bounds a ``-P threads`` worker) and prints where its samples went.
+``--worker-wrapper SCRIPT`` runs the worker through a script of your own (to measure a patch).
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--devices", type=int, default=10)
     parser.add_argument("--events", type=int, default=10_000, help="Events per mode.")
     parser.add_argument("--rate", type=float, default=600.0, help="Offered events/s of the steady mode.")
-    parser.add_argument("--concurrency", type=int, default=16, help="Threads of the Celery worker.")
+    parser.add_argument("--concurrency", type=int, default=16, help="Threads of each Celery worker.")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (each runs a dispatcher).")
     parser.add_argument("--mode", choices=("both", "steady", "burst"), default="both")
     parser.add_argument("--burst-batch", type=int, default=100, help="Events per append_many call in burst mode.")
     parser.add_argument("--endpoint-concurrency", type=int, default=None,
@@ -85,6 +88,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--count-statements", action="store_true",
                         help="Count the worker's SQL statements (runs it through bench/worker_probe.py).")
     parser.add_argument("--py-spy", metavar="DIR", help="Sample the worker with py-spy; raw stacks go to DIR.")
+    parser.add_argument("--py-spy-gil", action="store_true", help="With --py-spy: sample the GIL holder only.")
+    parser.add_argument("--worker-wrapper", metavar="SCRIPT",
+                        help="A Python script run instead of `celery`, with celery's arguments (it ends by running "
+                             "celery, e.g. through bench/worker_probe.py's main): to try a patched worker.")
     parser.add_argument("--serve-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -226,19 +233,22 @@ def produce(device_ids: list[str], count: int, rate: float | None, batch: int) -
     return {"started": started, "finished": finished, "calls": calls, "behind_max_s": behind}
 
 
-def statement_counts(path: Path | None) -> Counter[str]:
-    if path is None or not path.exists():
-        return Counter()
-    return Counter(json.loads(path.read_text()))
+def statement_counts(directory: Path | None) -> Counter[str]:
+    """The statements every worker counted so far (``bench/worker_probe.py``, one file per worker)."""
+    total: Counter[str] = Counter()
+    for path in sorted(directory.glob("*.json")) if directory else ():
+        total.update(json.loads(path.read_text()))
+    return total
 
 
 class PySpy:
     """``py-spy record`` of one process while a mode runs; raw collapsed stacks."""
 
-    def __init__(self, pid: int, out: Path) -> None:
+    def __init__(self, pid: int, out: Path, gil: bool) -> None:
         self.out = out
         self.process = subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(pid), "--rate", "250",
-                                         "--format", "raw", "--output", str(out), "--nonblocking"],
+                                         "--format", "raw", "--output", str(out), "--nonblocking",
+                                         *(["--gil"] if gil else [])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(0.5)  # attached before the load starts
 
@@ -282,7 +292,7 @@ def run_mode(mode: str, args: argparse.Namespace, device_ids: list[str], receive
 
     receiver.reset()
     phase_start = timezone.now()
-    spy = PySpy(pids()["worker"][0], spy_dir / f"worker-{mode}.txt") if spy_dir else None
+    spy = PySpy(pids()["worker"][0], spy_dir / f"worker-{mode}.txt", args.py_spy_gil) if spy_dir else None
     statements_before = statement_counts(probe)
     cpu_before = {name: cpu_s(group) for name, group in pids().items()}
     bench_cpu = time.process_time()
@@ -314,6 +324,7 @@ def run_mode(mode: str, args: argparse.Namespace, device_ids: list[str], receive
     seen: set[str] = set()
     duplicates = unexpected = violations = 0
     latencies: list[float] = []
+    per_device: dict[str, list[float]] = defaultdict(list)
     last_sequence: dict[str, int] = {}
     for arrived, request_id, device_id, sequence in dump["records"]:
         if request_id in seen:
@@ -325,6 +336,7 @@ def run_mode(mode: str, args: argparse.Namespace, device_ids: list[str], receive
             unexpected += 1
             continue
         latencies.append(1000 * (arrived - moment))
+        per_device[device_id].append(latencies[-1])
         if sequence < last_sequence.get(device_id, 0):
             violations += 1
         last_sequence[device_id] = max(sequence, last_sequence.get(device_id, 0))
@@ -345,6 +357,9 @@ def run_mode(mode: str, args: argparse.Namespace, device_ids: list[str], receive
         "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
         "max_ms": round(latencies[-1], 1) if latencies else None,
         "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+        # the median latency of the best and of the worst served device (streams starved by others show here)
+        "device_p50_ms_min": round(min(map(statistics.median, per_device.values())), 1) if per_device else None,
+        "device_p50_ms_max": round(max(map(statistics.median, per_device.values())), 1) if per_device else None,
         "duplicates": duplicates, "ordering_violations": violations, "unexpected": unexpected,
         "unsigned": dump["unsigned"], "rows_by_state": dict(states), "timed_out": timed_out,
         "cpu_ms_per_delivery": {name: round(1000 * seconds / received, 3) if received else None
@@ -371,7 +386,8 @@ def report(mode: str, figures: dict[str, Any]) -> None:
           f"(first event appended → last delivery received, {figures['span_s']} s; events offered at "
           f"{figures['offered_per_s']}/s; draining at {figures['drain_per_s']}/s)")
     print(f"{mode}: event → delivery latency p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
-          f"p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms")
+          f"p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms; per-device p50 from {figures['device_p50_ms_min']} "
+          f"to {figures['device_p50_ms_max']} ms")
     print(f"{mode}: duplicates {figures['duplicates']}, ordering violations {figures['ordering_violations']}, "
           f"missing {figures['missing']}, unsigned {figures['unsigned']}, rows {figures['rows_by_state']}")
     print(f"{mode}: CPU ms per delivery {figures['cpu_ms_per_delivery']}")
@@ -393,13 +409,14 @@ def main() -> None:
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)  # clean up (processes, database) as on Ctrl-C
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell may start a background job ignoring it
+        signal.signal(signum, interrupted)  # clean up (processes, database) as on Ctrl-C
     workdir = Path(tempfile.mkdtemp(prefix="wag-webhooks-bench-"))
     spy_dir = Path(args.py_spy).resolve() if args.py_spy else None
     if spy_dir:
         spy_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {"devices": args.devices, "events": args.events, "concurrency": args.concurrency,
-                               "nproc": os.cpu_count()}
+                               "workers": args.workers, "nproc": os.cpu_count()}
     processes: list[ProcessGroup] = []
     with fresh_postgres_database() as database_url, private_redis(workdir) as (redis_url, redis):
         database = database_url.rsplit("/", 1)[1]
@@ -408,9 +425,9 @@ def main() -> None:
                         DJANGO_SETTINGS_MODULE="config.settings")
         if args.endpoint_concurrency is not None:
             env["WEBHOOK_ENDPOINT_CONCURRENCY"] = str(args.endpoint_concurrency)
-        probe = workdir / "statements.json" if args.count_statements else None
+        probe = workdir / "statements" if args.count_statements else None  # a file of counts per worker
         if probe is not None:
-            env["WORKER_PROBE_OUT"] = str(probe)
+            probe.mkdir()
         os.environ.clear()
         os.environ.update(env)
         try:
@@ -432,14 +449,19 @@ def main() -> None:
             app, _ = App.create_with_token(tenant, "bench", webhook_url=f"http://127.0.0.1:{port}/webhooks",
                                            webhook_secret="whsec_" + uuid.uuid4().hex)
             device_ids = [str(Device.create(app, f"bench-{i:03d}").pk) for i in range(args.devices)]
-            worker_command = (
-                [PYTHON, str(ROOT / "bench" / "worker_probe.py")] if probe else [str(BIN / "celery")]
-            ) + ["-A", "config", "worker", "-Q", "default", "-n", "bench-webhooks@%h", "-P", "threads",
-                 "--concurrency", str(args.concurrency), "--loglevel", "WARNING"]
-            processes.append(worker := ProcessGroup(worker_command, env, workdir / "worker.log"))
+            wrapper = args.worker_wrapper or (str(ROOT / "bench" / "worker_probe.py") if probe else None)
+            workers = []
+            for n in range(args.workers):
+                command = [PYTHON, str(Path(wrapper).resolve())] if wrapper else [str(BIN / "celery")]
+                command += ["-A", "config", "worker", "-Q", "default", "-n", f"bench-webhooks-{n}@%h", "-P", "threads",
+                            "--concurrency", str(args.concurrency), "--loglevel", "WARNING"]
+                own = {**env, "WORKER_PROBE_OUT": str(probe / f"{n}.json")} if probe else env
+                workers.append(ProcessGroup(command, own, workdir / f"worker-{n}.log"))
+            processes.extend(workers)
+            worker = workers[0]
 
             def pids() -> dict[str, list[int]]:
-                return {"worker": [worker.process.pid], "postgres": postgres_pids(database),
+                return {"worker": [w.process.pid for w in workers], "postgres": postgres_pids(database),
                         "receiver": [receiver_process.process.pid], "redis": [redis.process.pid]}
 
             # Warm-up: the worker is up, its connections (database, broker, receiver) are open.
@@ -452,13 +474,14 @@ def main() -> None:
             connection.close()
             time.sleep(1)
             print(f"worker up, warm-up delivered in {figures['warmup_s']} s; {args.devices} devices, "
-                  f"{args.events} events per mode, worker threads {args.concurrency}")
+                  f"{args.events} events per mode, {args.workers} worker(s) x {args.concurrency} threads")
             for mode in ("steady", "burst") if args.mode == "both" else (args.mode,):
                 figures[mode] = run_mode(mode, args, device_ids, receiver, pids, probe, spy_dir)
                 report(mode, figures[mode])
                 time.sleep(1)
-            if worker.process.poll() is not None:
-                print(f"the worker exited early:\n{worker.log()[-3000:]}", file=sys.stderr)
+            for one in workers:
+                if one.process.poll() is not None:
+                    print(f"a worker exited early:\n{one.log()[-3000:]}", file=sys.stderr)
             steady, burst = figures.get("steady"), figures.get("burst")
             if burst:
                 figures["target_throughput_met"] = burst["deliveries_per_s"] >= 500

@@ -54,8 +54,11 @@ def enqueue_task(stream_id: int, token: str) -> None:
 def dispatch_due(enqueue: Enqueue = enqueue_task) -> float:
     """One pass; returns how long the caller may sleep before the next one (a wake-up cuts it short)."""
     now = timezone.now()
-    due_pairs = list(WebhookDelivery.objects.open().filter(next_attempt_at__lte=now)
-                     .values_list("app_id", "device_id").order_by().distinct()[:MAX_STREAMS * 2])
+    # Oldest waiting first: under the per-receiver cap, a stream that has waited longest gets the next
+    # free slot (a fixed order would serve the same streams again and again and starve the rest).
+    due_pairs = [(row["app_id"], row["device_id"]) for row in
+                 WebhookDelivery.objects.open().filter(next_attempt_at__lte=now).values("app_id", "device_id")
+                 .annotate(oldest=Min("next_attempt_at")).order_by("oldest")[:MAX_STREAMS * 2]]
     capped = False
     if due_pairs:
         streams = _streams_for(due_pairs)

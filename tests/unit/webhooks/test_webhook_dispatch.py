@@ -110,3 +110,21 @@ def test_a_backlog_is_one_stream_per_device_not_one_per_delivery(receiver, hooke
     finally:
         dispatcher.MAX_STREAMS = original
     assert {WebhookStream.objects.get(pk=s).device_id for s, _ in handed} == {busy.pk, quiet.pk}
+
+
+@pytest.mark.django_db
+def test_under_the_cap_the_stream_waiting_longest_goes_first(receiver, hooked_app, settings) -> None:
+    settings.WEBHOOK_ENDPOINT_CONCURRENCY = 1
+    devices = [make_device(hooked_app) for _ in range(3)]
+    with time_machine.travel(T0, tick=False) as clock:
+        for i, device in enumerate(devices):  # written first, but the newest: the last device waits longest
+            clock.move_to(T0 + timedelta(seconds=len(devices) - i))
+            emit(device)
+        served = []
+        for i in range(3):
+            clock.move_to(T0 + timedelta(seconds=10 + i))
+            [(stream_id, token)] = run_dispatch()
+            served.append(WebhookStream.objects.get(pk=stream_id).device_id)
+            deliver_stream(stream_id, token)
+            emit(WebhookStream.objects.get(pk=stream_id).device)  # a served device has more at once
+    assert served == [d.pk for d in reversed(devices)]
