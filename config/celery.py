@@ -79,7 +79,7 @@ class WebhookDispatchStep(HostedServiceStep):
     def build(self, worker: object) -> object:
         from whatsapp.webhooks.dispatcher import Dispatcher
 
-        return Dispatcher()
+        return Dispatcher(pool_size=getattr(worker, "concurrency", None))
 
 
 app.steps["worker"].add(FleetStep)

@@ -156,9 +156,9 @@ VARIABLES: tuple[Variable, ...] = (
              "attempts (wa-server's schedule); later waits grow 3-fold each (with jitter, at most 6 h).", G_API),
     Variable("WEBHOOK_RETRY_WINDOW_S", "int", 86400, "How long a failing delivery is retried (10 s, 30 s, "
              "90 s, then exponential with jitter) before it is dead-lettered.", G_API, minimum=60),
-    Variable("WEBHOOK_ENDPOINT_CONCURRENCY", "int", 4, "Streams (one per app and device) delivering to one "
-             "receiver (scheme, host, port) at once, so a slow receiver cannot take every worker.", G_API,
-             minimum=1, maximum=256),
+    Variable("WEBHOOK_ENDPOINT_CONCURRENCY", "int", 12, "Streams (one per app and device) delivering to one "
+             "receiver (scheme, host, port) at once; never more than half a worker's threads, so a slow "
+             "receiver cannot take every worker.", G_API, minimum=1, maximum=256),
     Variable("WEBHOOK_SECRET_OVERLAP_S", "int", 86400, "After a webhook secret changes, how long deliveries "
              "are signed with the old secret too.", G_API, minimum=0),
     Variable("WEBHOOK_DELIVERY_RETENTION_DAYS", "int", 30, "Finished deliveries (succeeded or dead) and their "

@@ -27,7 +27,7 @@ class EmbeddedCelery:
     """A Celery worker and beat running as daemon threads of this process."""
 
     app: Celery
-    concurrency: int = 4
+    concurrency: int = 8  # webhook deliveries wait on receivers; half the threads may serve one receiver
     worker: WorkController | None = None
     beat: object | None = None
     _threads: list[threading.Thread] = field(default_factory=list)

@@ -51,8 +51,16 @@ def enqueue_task(stream_id: int, token: str) -> None:
     deliver_webhook_stream.delay(stream_id, token)
 
 
-def dispatch_due(enqueue: Enqueue = enqueue_task) -> float:
+def endpoint_cap(pool_size: int | None = None) -> int:
+    """Streams one receiver may hold at once: ``WEBHOOK_ENDPOINT_CONCURRENCY``, and never more than half
+    of the worker's threads, so a receiver that stalls every request leaves the other half to the rest."""
+    cap = settings.WEBHOOK_ENDPOINT_CONCURRENCY
+    return min(cap, max(1, pool_size // 2)) if pool_size else cap
+
+
+def dispatch_due(enqueue: Enqueue = enqueue_task, cap: int | None = None) -> float:
     """One pass; returns how long the caller may sleep before the next one (a wake-up cuts it short)."""
+    cap = cap or endpoint_cap()
     now = timezone.now()
     # Oldest waiting first: under the per-receiver cap, a stream that has waited longest gets the next
     # free slot (a fixed order would serve the same streams again and again and starve the rest).
@@ -71,7 +79,7 @@ def dispatch_due(enqueue: Enqueue = enqueue_task) -> float:
             if (stream.leased_until and stream.leased_until > now) or (stream.not_before and stream.not_before > now):
                 continue
             endpoint = endpoints.get(stream.app_id, "")
-            if endpoint and busy[endpoint] >= settings.WEBHOOK_ENDPOINT_CONCURRENCY:
+            if endpoint and busy[endpoint] >= cap:
                 capped = True
                 continue
             token = uuid.uuid4()
@@ -125,8 +133,9 @@ def _until_next(now: datetime) -> float:
 class Dispatcher:
     """The dispatch loop on a daemon thread of a worker process."""
 
-    def __init__(self, enqueue: Enqueue = enqueue_task) -> None:
+    def __init__(self, enqueue: Enqueue = enqueue_task, pool_size: int | None = None) -> None:
         self.enqueue = enqueue
+        self.cap = endpoint_cap(pool_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -142,11 +151,12 @@ class Dispatcher:
 
     def _loop(self) -> None:
         waiter = wakeups.waiter(WEBHOOK_WAKEUP, "dispatch")
-        logger.info("webhook dispatcher running (%s)", "woken" if waiter else "polling")
+        logger.info("webhook dispatcher running (%s; at most %d streams per receiver)",
+                    "woken" if waiter else "polling", self.cap)
         try:
             while not self._stop.is_set():
                 try:
-                    pause = dispatch_due(self.enqueue)
+                    pause = dispatch_due(self.enqueue, self.cap)
                 except Exception:
                     logger.exception("webhook dispatch pass failed; retrying")
                     close_old_connections()

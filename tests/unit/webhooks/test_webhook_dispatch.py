@@ -128,3 +128,8 @@ def test_under_the_cap_the_stream_waiting_longest_goes_first(receiver, hooked_ap
             deliver_stream(stream_id, token)
             emit(WebhookStream.objects.get(pk=stream_id).device)  # a served device has more at once
     assert served == [d.pk for d in reversed(devices)]
+
+
+def test_one_receiver_never_gets_more_than_half_the_workers_threads(settings) -> None:
+    settings.WEBHOOK_ENDPOINT_CONCURRENCY = 12
+    assert [dispatcher.endpoint_cap(n) for n in (None, 1, 4, 24, 100)] == [12, 1, 2, 12, 12]
