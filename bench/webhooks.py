@@ -8,7 +8,7 @@ latency, on PostgreSQL + Redis with a real Celery worker (target: ≥ 500 delive
 It builds a fresh PostgreSQL database and a private Redis (both gone afterwards), migrates, and
 starts two processes: a minimal asyncio HTTP/1.1 keep-alive receiver on 127.0.0.1 (answers 204 and
 records each request's arrival time, ``X-WA-Request-ID``, ``device_id`` and ``sequence``) and
-``celery -A config worker -Q default -P threads --concurrency 16``, whose bootstep runs the
+``celery -A config worker -Q default -P threads --concurrency 24``, whose bootstep runs the
 webhook dispatcher. One app (webhook URL = the receiver, a webhook secret, so signing is paid for)
 with ``--devices`` devices is created through the models, a few warm-up events are delivered, then:
 
@@ -77,7 +77,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--devices", type=int, default=10)
     parser.add_argument("--events", type=int, default=10_000, help="Events per mode.")
     parser.add_argument("--rate", type=float, default=600.0, help="Offered events/s of the steady mode.")
-    parser.add_argument("--concurrency", type=int, default=16, help="Threads of each Celery worker.")
+    parser.add_argument("--concurrency", type=int, default=24, help="Threads of each Celery worker (the Procfile's).")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (each runs a dispatcher).")
     parser.add_argument("--mode", choices=("both", "steady", "burst"), default="both")
     parser.add_argument("--burst-batch", type=int, default=100, help="Events per append_many call in burst mode.")
