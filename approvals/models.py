@@ -84,6 +84,15 @@ class Approval(models.Model):
             )
         return int(timeout_seconds)
 
+    @classmethod
+    def discard_unsent(cls, device_id: object, failed_wa_ids: list[str]) -> int:
+        """Delete the pending approvals whose request message WhatsApp refused (the runner calls this
+        as it records failed sends): nobody received them, so nobody could ever answer them."""
+        if not failed_wa_ids:
+            return 0
+        return cls.objects.filter(device_id=device_id, request_wa_id__in=failed_wa_ids,
+                                  status=ApprovalStatus.PENDING).delete()[0]
+
     @property
     def seconds_left(self) -> int:
         if self.status != ApprovalStatus.PENDING:

@@ -29,6 +29,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from approvals import replies
+from approvals.models import Approval
 from whatsapp import wakeups
 from whatsapp.engine import base, create_engine
 from whatsapp.errors import ErrorCode, WhatsAppError
@@ -421,10 +423,13 @@ class DeviceRunner:
                     self.reconnect_at = time.monotonic() + expires
             case base.MessageReceived(message=message):
                 stored = ingest.ingest_message(device, message)
+                if stored is not None:
+                    replies.decide_from_message(device, stored)
                 if stored is not None and settings.AUTO_READ_RECEIPTS and not message.from_me:
                     transaction.on_commit(lambda: self._auto_read(message))  # no network I/O inside a transaction
             case base.HistoryBatch(messages=messages):
-                ingest.ingest_history(device, messages)
+                for stored in ingest.ingest_history(device, messages):
+                    replies.decide_from_message(device, stored)  # recent history can answer (< 120 s old)
             case base.ReceiptReceived():
                 ingest.ingest_receipt(device, event)
             case base.ReactionReceived():
@@ -509,6 +514,7 @@ class DeviceRunner:
             if command.message_id:
                 ingest.record_outbound(self.device, command.message, status=DeliveryStatus.FAILED,
                                        error_code=error.code)
+                Approval.discard_unsent(self.device.pk, [command.message.wa_id])
 
     def _execute(self, command: DeviceCommand) -> None:
         try:

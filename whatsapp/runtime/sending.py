@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.models import Approval
 from whatsapp.engine import base
 from whatsapp.errors import Category, ErrorCode, WhatsAppError
 from whatsapp.models import (
@@ -140,6 +141,7 @@ class SendBatch:
             for command in self.settled:
                 command.state, command.finished_at = CommandState.DONE, now
                 commands.append(command)
+            Approval.discard_unsent(self.device.pk, [o.message.wa_id for o in self.outcomes if o.error is not None])
             update_each(messages, ["wa_id", "status", "error_code", "sent_at", "timestamp"])
             update_each(commands, ["state", "error_code", "error_message", "result", "finished_at"])
             for chat_id, message in latest_by_chat.items():

@@ -122,9 +122,10 @@ def touch_chat(chat_id: int, message: Message, *, unread: bool = False) -> None:
     Chat.objects.filter(pk=chat_id).update(**changes)
 
 
-def ingest_history(device: Device, messages: tuple[InboundMessage, ...] | list[InboundMessage]) -> int:
-    """Store a history-sync batch; returns how many messages were new."""
-    return sum(1 for message in messages if ingest_message(device, message, from_history=True) is not None)
+def ingest_history(device: Device, messages: tuple[InboundMessage, ...] | list[InboundMessage]) -> list[Message]:
+    """Store a history-sync batch; returns the messages that were new."""
+    stored = (ingest_message(device, message, from_history=True) for message in messages)
+    return [message for message in stored if message is not None]
 
 
 def record_outbound(device: Device, message: Message, *, status: str, timestamp: datetime | None = None,
