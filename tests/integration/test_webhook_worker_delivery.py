@@ -12,49 +12,18 @@ import os
 import signal
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from standardwebhooks import Webhook
 
 from tests.factories import make_app, make_device
-from tests.support.processes import BIN, ProcessGroup, clean_env, private_redis, wait_until
+from tests.support.processes import start_celery_worker, wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 from whatsapp.models import DeviceEvent, WebhookAttempt, WebhookDelivery
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 SECRET = "integration-webhook-secret"
-
-
-@pytest.fixture
-def redis_url(tmp_path, settings):
-    with private_redis(tmp_path) as (url, _):
-        settings.REDIS_URL = url  # the test process wakes the worker's dispatcher through this Redis
-        yield url
-
-
-@pytest.fixture
-def worker_env(tmp_path, redis_url):
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    return clean_env(DATABASE_URL=database_url, REDIS_URL=redis_url, ALLOW_PRIVATE_URLS="true",
-                     WEBHOOK_RETRY_DELAYS_S="1,2,3", WEBHOOK_TIMEOUT_S="3", DATA_DIR=str(tmp_path / "data"),
-                     SECRET_KEY="integration-" + "k" * 40, LOG_LEVEL="INFO")
-
-
-def start_worker(env: dict[str, str], tmp_path: Path, name: str) -> ProcessGroup:
-    group = ProcessGroup([str(BIN / "celery"), "-A", "config", "worker", "-Q", "default", "-P", "threads",
-                          "--concurrency", "8", "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
-                          "--loglevel", "INFO"], env, tmp_path / f"{name}.log")
-    try:
-        wait_until(lambda: "ready." in group.log() or group.process.poll() is not None, 60, what=f"{name} ready")
-        assert group.process.poll() is None, group.log()[-3000:]
-    except BaseException:
-        group.stop()
-        raise
-    return group
 
 
 @pytest.fixture
@@ -68,7 +37,7 @@ def test_a_delivery_retried_across_a_killed_worker_completes_once(worker_env, tm
     settings.ALLOW_PRIVATE_URLS = True
     device = make_device(make_app(webhook_url=receiver.url, webhook_secret=SECRET))
     receiver.status = 500
-    worker = start_worker(worker_env, tmp_path, "worker-a")
+    worker = start_celery_worker(worker_env, tmp_path, "worker-a")
     try:
         [event] = DeviceEvent.append_many(device.pk, [("message", {"message_id": "ABC", "text": "hi"})])
         delivery = WebhookDelivery.objects.get(event=event)
@@ -85,7 +54,7 @@ def test_a_delivery_retried_across_a_killed_worker_completes_once(worker_env, tm
     time.sleep(max(0.0, (delivery.next_attempt_at.timestamp() - time.time())) + 1.0)
     assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 1  # nobody delivers while no worker runs
 
-    restarted = start_worker(worker_env, tmp_path, "worker-b")
+    restarted = start_celery_worker(worker_env, tmp_path, "worker-b")
     try:
         wait_until(lambda: WebhookDelivery.objects.get(pk=delivery.pk).state == "succeeded", 30,
                    what="the retry by the restarted worker")
@@ -107,7 +76,7 @@ def test_a_receiver_down_then_back_gets_every_event_once_in_order(worker_env, tm
     settings.ALLOW_PRIVATE_URLS = True
     app = make_app(webhook_url=receiver.url, webhook_secret=SECRET)
     devices = [make_device(app) for _ in range(3)]
-    worker = start_worker(worker_env, tmp_path, "worker-outage")
+    worker = start_celery_worker(worker_env, tmp_path, "worker-outage")
     try:
         receiver.stop()
         for round_ in range(10):

@@ -143,3 +143,19 @@ def distributed_stack(tmp_path: Path, processes: list[str], **overrides: str) ->
             yield Stack(base, env, honcho, redis)
         finally:
             honcho.stop()
+
+
+def start_celery_worker(env: dict[str, str], tmp_path: Path, name: str) -> ProcessGroup:
+    """A ``celery worker -Q default`` (threads pool, as the Procfile's) that has said it is ready."""
+    group = ProcessGroup([str(BIN / "celery"), "-A", "config", "worker", "-Q", "default", "-P", "threads",
+                          "--concurrency", "8", "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
+                          "--loglevel", "INFO"], env, tmp_path / f"{name}.log")
+    try:
+        wait_until(lambda: "ready." in group.log() or group.process.poll() is not None, 60, what=f"{name} ready")
+        assert group.process.poll() is None, group.log()[-3000:]
+    except BaseException:
+        group.stop()
+        raise
+    return group
+
+
