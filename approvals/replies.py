@@ -13,6 +13,7 @@ import logging
 import re
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -92,7 +93,19 @@ def eligible(device: Device, message: Message) -> bool:
 
 
 def decide_from_message(device: Device, message: Message) -> Approval | None:
-    """Decide the approval ``message`` answers, if any; returns it when this message decided it."""
+    """Decide the approval ``message`` answers, if any; returns it when this message decided it.
+
+    Runs in a savepoint of its own and never raises: whatever goes wrong here must not undo the
+    storing of the message it was called for."""
+    try:
+        with transaction.atomic():
+            return _decide(device, message)
+    except Exception:
+        logger.exception("approval matching failed for message %s", message.wa_id)
+        return None
+
+
+def _decide(device: Device, message: Message) -> Approval | None:
     if not eligible(device, message):
         return None
     approved = answer_of(message.body)

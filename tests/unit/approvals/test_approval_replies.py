@@ -162,3 +162,15 @@ def test_a_group_request_is_answered_in_the_group(device) -> None:
     approval = make_approval(device, group)
     reply(device, "ok", chat=group, sender_jid=ALICE)
     assert status(approval) == "approved"
+
+
+def test_a_failure_while_matching_never_undoes_the_stored_message(device, monkeypatch) -> None:
+    make_approval(device, ALICE)
+    stored = ingest_message(device, make_inbound(ALICE, text="yes"))
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("matching broke")
+
+    monkeypatch.setattr("approvals.replies.target_of", broken)
+    assert decide_from_message(device, stored) is None
+    assert type(stored).objects.filter(pk=stored.pk).exists()
