@@ -12,6 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
@@ -32,19 +33,22 @@ class HistoryPage:
     next_cursor: str | None
 
 
-def encode_cursor(timestamp: datetime, pk: int) -> str:
+def encode_cursor(timestamp: datetime, pk: int | str) -> str:
     """An opaque cursor for the position ``(timestamp, pk)`` (a page's last row)."""
     raw = json.dumps([_CURSOR_VERSION, timestamp.isoformat(), pk], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """``(timestamp, pk)`` of a cursor from :func:`encode_cursor`; anything else is a validation error."""
+def decode_cursor(cursor: str, key: type[int] | type[str] = int, max_key_chars: int = 64) -> tuple[datetime, Any]:
+    """``(timestamp, pk)`` of a cursor from :func:`encode_cursor` whose ``pk`` is of type ``key`` (a
+    string key: at most ``max_key_chars``, no NUL); anything else is a validation error."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         version, stamp, pk = json.loads(raw)
         when = parse_datetime(stamp) if isinstance(stamp, str) else None
-        if version != _CURSOR_VERSION or when is None or when.tzinfo is None or type(pk) is not int:
+        if version != _CURSOR_VERSION or when is None or when.tzinfo is None or type(pk) is not key:
+            raise ValueError(cursor)
+        if key is str and (not pk or len(pk) > max_key_chars or "\x00" in pk):
             raise ValueError(cursor)
         when = when.astimezone(UTC)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):

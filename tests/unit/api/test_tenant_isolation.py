@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.factories import connected_device, make_app_with_token, make_message
+from tests.factories import connected_device, make_app_with_token, make_approval, make_message
 from tests.unit.api.conftest import ApiClient, error_of
 from whatsapp.api.site import api as ninja_api
 from whatsapp.models import Device, DeviceCommand, DeviceEvent, Message, WebhookDelivery
@@ -37,7 +37,8 @@ def victim(db):
     device = connected_device(app)
     message = make_message(device, wa_id="3EB0AAAABBBBCCCCDDDD01")
     delivery = WebhookDelivery.objects.get(event=DeviceEvent.append(device.pk, "message", {}))
-    return {"app": app, "device": device, "message": message, "delivery": delivery}
+    approval = make_approval(device)
+    return {"app": app, "device": device, "message": message, "delivery": delivery, "approval": approval}
 
 
 def fill(path: str, victim: dict) -> str:
@@ -50,6 +51,7 @@ def fill(path: str, victim: dict) -> str:
         "group_jid": "120363000000000001@g.us",
         "app_id": str(victim["app"].pk),
         "delivery_id": str(victim["delivery"].pk),
+        "approval_id": victim["approval"].pk,
     }
 
     def value(match: re.Match) -> str:
