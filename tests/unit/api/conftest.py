@@ -55,6 +55,17 @@ def error_of(response) -> str:
     return body["error"]["code"]
 
 
+def assert_refused(response, status: int, code: str, field: str | None = None) -> dict:
+    """The response is the shared envelope's ``code`` with ``status`` (and ``details.field``, when
+    given); returns the error object."""
+    assert response.status_code == status, response.content
+    assert error_of(response) == code
+    error = response.json()["error"]
+    if field is not None:
+        assert error["details"]["field"] == field, error
+    return error
+
+
 @pytest.fixture
 def app_token(db):
     return make_app_with_token()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from approvals.models import Approval, ApprovalStatus, DecisionSource
 from tests.factories import RunnerSide, connected_device, make_app_with_token, make_approval, make_device
-from tests.unit.api.conftest import ApiClient, error_of
+from tests.unit.api.conftest import ApiClient, assert_refused
 from whatsapp.api.site import api as ninja_api
 from whatsapp.errors import ErrorCode
 from whatsapp.models import (
@@ -88,12 +88,7 @@ def ok(response, status: int = 200) -> dict:
 
 
 def refused(response, code: str, status: int, field: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    assert error_of(response) == code
-    error = response.json()["error"]
-    if field is not None:
-        assert error["details"]["field"] == field, error
-    return error
+    return assert_refused(response, status, code, field)
 
 
 # --- request -----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from media.models import MediaFile
 from tests.factories import RunnerSide, connected_device, make_chat, make_device, make_message
-from tests.unit.api.conftest import error_of
+from tests.unit.api.conftest import assert_refused, error_of
 from whatsapp.errors import ErrorCode
 from whatsapp.models import CommandKind, CommandState, DeliveryStatus, DeviceCommand, Direction, Message
 from whatsapp.models.idempotency import IdempotencyKey
@@ -95,13 +95,7 @@ def sent(api, device, body: dict, status: int = 202, **kwargs) -> dict:
 
 
 def refused(api, device, body: dict, status: int, code: str, field: str | None = None, **kwargs) -> dict:
-    response = api.post(path_of(device), body, **kwargs)
-    assert response.status_code == status, response.content
-    assert error_of(response) == code
-    error = response.json()["error"]
-    if field is not None:
-        assert error["details"]["field"] == field, error
-    return error
+    return assert_refused(api.post(path_of(device), body, **kwargs), status, code, field)
 
 
 def nothing_sent() -> None:
