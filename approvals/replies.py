@@ -21,6 +21,7 @@ from approvals.models import Approval, ApprovalStatus, DecisionSource
 from whatsapp import jids
 from whatsapp.errors import WhatsAppError
 from whatsapp.models import Contact, Device, Message
+from whatsapp.services.policies import whitelist_for
 
 logger = logging.getLogger("approvals")
 
@@ -79,12 +80,15 @@ def target_of(device: Device, message: Message) -> Approval | None:
 
 
 def eligible(device: Device, message: Message) -> bool:
-    """Text (or a caption), live or from history less than 120 s old; own messages typed on the
-    account's phone only answer an approval addressed to our own JID. (What this gateway sent is never
-    ingested: its echo has the id the send stored, and ingest keeps one row per id.)"""
+    """Text (or a caption), live or from history less than 120 s old, in a chat the whitelist allows;
+    own messages typed on the account's phone only answer an approval addressed to our own JID. (What
+    this gateway sent is never ingested: its echo has the id the send stored, and ingest keeps one
+    row per id.)"""
     if not (message.body or "").strip():
         return False
     if message.from_history and timezone.now() - message.timestamp > HISTORY_WINDOW:
+        return False
+    if not whitelist_for(device).allows(device, message.chat.jid):
         return False
     if message.from_me:
         own = {jid for jid in (device.phone_jid, device.lid) if jid}

@@ -43,6 +43,7 @@ from whatsapp.models import (
 from whatsapp.services import ingest
 from whatsapp.services.commands import await_command, live
 from whatsapp.services.messages import MAX_TEXT_CHARS, new_message_id, resolve_recipient
+from whatsapp.services.policies import ensure_allowed
 
 ACTION_TIMEOUT_S = 20.0  # react/edit/revoke: a WhatsApp round trip, plus a runner that may be starting
 RECEIPT_WAIT_S = 2.0  # how long mark_read waits for its receipts before reporting them as pending
@@ -77,6 +78,7 @@ def _stored(device: Device, wa_id: str) -> Message:
     if message is None:
         raise WhatsAppError(ErrorCode.NOT_FOUND, f"No message {wa_id!r} in this device's store.",
                             details={"message_id": wa_id}, recovery="Use list_messages to find the message id.")
+    ensure_allowed(device, message.chat.jid)  # reacting to, editing or revoking it acts on its chat
     return message
 
 
@@ -310,6 +312,7 @@ def mark_read(device: Device, chat_jid: str, wa_ids: list[str] | tuple[str, ...]
     for the newly marked messages are queued, one per chat and sender, and waited for only briefly.
     """
     jid = resolve_recipient(chat_jid, "chat")
+    ensure_allowed(device, jid)
     ids = _clean_ids(wa_ids)
     device.refresh_from_db()
     chat = Chat.objects.filter(device=device, jid=jid).first()

@@ -18,6 +18,7 @@ from whatsapp.phones import normalize_phone
 from whatsapp.services import ingest
 from whatsapp.services.commands import device_call, live
 from whatsapp.services.messages import resolve_recipient
+from whatsapp.services.policies import ensure_allowed
 
 MAX_ON_WHATSAPP = 50
 MAX_USER_INFO = 20
@@ -62,6 +63,7 @@ def is_on_whatsapp(device: Device, phones: list[str]) -> list[dict[str, Any]]:
     """Per number, in the order given: whether it is registered, its JID and verified name."""
     entries = _entries(phones, MAX_ON_WHATSAPP, "phones")
     digits = [_phone_digits(entry) for entry in entries]
+    ensure_allowed(device, *(jidlib.phone_jid(number) for number in digits))
     live(device)
     answers = device_call(device, "is_on_whatsapp", phones=[f"+{d}" for d in digits]) or []
     by_digits = {"".join(ch for ch in str(a.get("query", "")) if ch.isascii() and ch.isdigit()): a for a in answers}
@@ -79,6 +81,7 @@ def user_info(device: Device, jids: list[str]) -> list[dict[str, Any]]:
     """The public profile (about text, verified business name, picture id) of each person WhatsApp
     knows; an empty list is a success. Phone↔LID twins in the answer are recorded."""
     targets = list(dict.fromkeys(_person(entry, "jids") for entry in _entries(jids, MAX_USER_INFO, "jids")))
+    ensure_allowed(device, *targets)
     live(device)
     infos = device_call(device, "user_info", jids=targets) or []
     for info in infos:
@@ -89,6 +92,7 @@ def user_info(device: Device, jids: list[str]) -> list[dict[str, Any]]:
 def profile_picture(device: Device, jid: str) -> dict[str, Any] | None:
     """The picture's URL and id, or None (a success) when none is set or privacy settings hide it."""
     target = resolve_recipient(jid, "jid")
+    ensure_allowed(device, target)
     live(device)
     return device_call(device, "profile_picture", jid=target) or None
 
@@ -97,6 +101,7 @@ def lid_for_phone(device: Device, phone: str) -> str:
     """The LID twin of a phone number or phone JID, ``""`` when WhatsApp does not say. A twin the
     store already knows is answered without asking WhatsApp."""
     phone_jid = jidlib.phone_jid(_phone_digits(phone if isinstance(phone, str) else ""))
+    ensure_allowed(device, phone_jid)
     known = Contact.objects.filter(device=device, phone_jid=phone_jid, lid__isnull=False).values_list(
         "lid", flat=True).first()
     if known:
@@ -112,6 +117,7 @@ def phone_for_lid(device: Device, lid: str) -> str:
     target = resolve_recipient(lid, "lid")
     if not jidlib.is_lid(target):
         raise _validation(f"{target} is not a LID (<digits>@lid).", "lid")
+    ensure_allowed(device, target)
     known = Contact.objects.filter(device=device, lid=target, phone_jid__isnull=False).values_list(
         "phone_jid", flat=True).first()
     if known:

@@ -23,6 +23,7 @@ from whatsapp.models import Chat, Device
 from whatsapp.services import ingest
 from whatsapp.services.commands import device_call, live
 from whatsapp.services.messages import resolve_recipient
+from whatsapp.services.policies import ensure_allowed, whitelist_for
 
 INVITE_PREFIX = "https://chat.whatsapp.com/"
 INVITE_HOST = "chat.whatsapp.com"
@@ -60,6 +61,13 @@ def group_jid_of(value: str, field: str = "group_jid") -> str:
         jid = ""
     if not jids.is_group(jid):
         raise _validation(f"{text!r} is not a group JID (<id>@g.us).", field)
+    return jid
+
+
+def _allowed_group(device: Device, value: str) -> str:
+    """A well-formed group JID that passes the device's whitelist (every group tool needs both)."""
+    jid = group_jid_of(value)
+    ensure_allowed(device, jid)
     return jid
 
 
@@ -139,6 +147,7 @@ def create_group(device: Device, name: str, participants: list[str]) -> dict[str
     """Create a group with us as its owner. People WhatsApp refused are listed with their reason."""
     name = _group_name(name)
     people = _participants(participants, MAX_CREATE_PARTICIPANTS)
+    ensure_allowed(device, *people)
     live(device)
     info = _group(device_call(device, "create_group", name=name, participants=people))
     _remember(device, info["jid"], info.get("name") or name, create=True)
@@ -146,7 +155,7 @@ def create_group(device: Device, name: str, participants: list[str]) -> dict[str
 
 
 def group_info(device: Device, group_jid: str) -> dict[str, Any]:
-    jid = group_jid_of(group_jid)
+    jid = _allowed_group(device, group_jid)
     live(device)
     info = _group(device_call(device, "group_info", group_jid=jid))
     _remember(device, jid, info.get("name") or "", create=False)
@@ -155,7 +164,9 @@ def group_info(device: Device, group_jid: str) -> dict[str, Any]:
 
 def joined_groups(device: Device) -> list[dict[str, Any]]:
     live(device)
+    whitelist = whitelist_for(device)
     groups = [_group(value) for value in device_call(device, "joined_groups") or ()]
+    groups = [info for info in groups if whitelist.allows(device, info["jid"])]
     for info in groups:
         _remember(device, info["jid"], info.get("name") or "", create=False)
     return groups
@@ -163,7 +174,7 @@ def joined_groups(device: Device) -> list[dict[str, Any]]:
 
 def group_invite_link(device: Device, group_jid: str, reset: bool = False) -> dict[str, Any]:
     """The group's invite link (admins only); ``reset`` revokes the old one and makes a new one."""
-    jid = group_jid_of(group_jid)
+    jid = _allowed_group(device, group_jid)
     live(device)
     value = str(device_call(device, "group_invite_link", group_jid=jid, reset=bool(reset)) or "")
     link = value if value.startswith(INVITE_PREFIX) else INVITE_PREFIX + value.strip("/")
@@ -185,7 +196,7 @@ def join_group(device: Device, link_or_code: str) -> dict[str, Any]:
 
 def leave_group(device: Device, group_jid: str) -> dict[str, Any]:
     """Leave the group; its chat and history stay in the store."""
-    jid = group_jid_of(group_jid)
+    jid = _allowed_group(device, group_jid)
     live(device)
     device_call(device, "leave_group", group_jid=jid)
     return {"jid": jid, "name": _stored_name(device, jid), "left": True}
@@ -194,13 +205,15 @@ def leave_group(device: Device, group_jid: str) -> dict[str, Any]:
 def update_participants(device: Device, group_jid: str, participants: list[str], action: str) -> dict[str, Any]:
     """Add, remove, promote or demote people (admins only). WhatsApp accepts the change even when
     some people fail; each participant's outcome is in the result."""
-    jid = group_jid_of(group_jid)
+    jid = _allowed_group(device, group_jid)
     try:
         change = ParticipantAction(str(action).strip().lower() if isinstance(action, str) else action)
     except ValueError:
         raise _validation(f"action must be one of {', '.join(a.value for a in ParticipantAction)}.",
                           "action") from None
     people = _participants(participants, MAX_UPDATE_PARTICIPANTS)
+    if change in (ParticipantAction.ADD, ParticipantAction.PROMOTE):
+        ensure_allowed(device, *people)  # whom we bring in or empower must pass; removing anyone may
     live(device)
     results = [_participant(p) for p in device_call(device, "update_participants", group_jid=jid, jids=people,
                                                      action=change.value) or ()]
@@ -210,7 +223,7 @@ def update_participants(device: Device, group_jid: str, participants: list[str],
 
 
 def set_group_name(device: Device, group_jid: str, name: str) -> dict[str, Any]:
-    jid = group_jid_of(group_jid)
+    jid = _allowed_group(device, group_jid)
     name = _group_name(name)
     live(device)
     device_call(device, "set_group_name", group_jid=jid, name=name)
@@ -220,7 +233,7 @@ def set_group_name(device: Device, group_jid: str, name: str) -> dict[str, Any]:
 
 def set_group_topic(device: Device, group_jid: str, topic: str) -> dict[str, Any]:
     """Set the group's description; ``""`` clears it."""
-    jid = group_jid_of(group_jid)
+    jid = _allowed_group(device, group_jid)
     if not isinstance(topic, str):
         raise _validation("The topic must be text (\"\" clears it).", "topic")
     topic = topic.strip()

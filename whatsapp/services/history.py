@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import Chat, Device, Direction, Message
 from whatsapp.services.messages import resolve_recipient
+from whatsapp.services.policies import ensure_allowed, whitelist_for
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -69,6 +70,7 @@ def _utc(when: datetime, field: str) -> datetime:
 def _chats_of(device: Device, chat_jid: str) -> QuerySet[Chat]:
     """The chat with ``chat_jid`` and its twins (one person under a phone JID and a LID)."""
     jid = resolve_recipient(chat_jid, "chat_jid")
+    ensure_allowed(device, jid)
     chat = Chat.objects.filter(device=device, jid=jid).first()
     if chat is None:
         return Chat.objects.none()
@@ -90,6 +92,9 @@ def list_messages(device: Device, *, chat_jid: str | None = None, direction: str
     if not 1 <= limit <= MAX_LIMIT:
         raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"limit must be 1..{MAX_LIMIT}.", details={"field": "limit"})
     messages = Message.objects.filter(device=device)
+    whitelist = whitelist_for(device)
+    if not whitelist.allows_everything:  # dropped before paging, so pages stay full
+        messages = messages.filter(whitelist.chat_filter(device, "chat__jid"))
     if chat_jid:
         messages = messages.filter(chat__in=_chats_of(device, chat_jid))
     if direction:

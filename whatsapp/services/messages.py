@@ -25,6 +25,7 @@ from whatsapp.models import CommandKind, DeliveryStatus, Device, DeviceCommand, 
 from whatsapp.phones import normalize_phone
 from whatsapp.services.commands import await_command
 from whatsapp.services.ingest import chat_for
+from whatsapp.services.policies import ensure_allowed
 
 MAX_TEXT_CHARS = 4096
 MAX_POLL_OPTIONS = 12  # WhatsApp's limit
@@ -133,6 +134,7 @@ def send_message(device: Device, outgoing: Outgoing, *, wait_s: float | None = N
     device.refresh_from_db()
     device.ensure_connected()
     to_jid = resolve_recipient(outgoing.to)
+    ensure_allowed(device, to_jid)
     _validate(outgoing)
     wa_id = new_message_id()
     with transaction.atomic():
