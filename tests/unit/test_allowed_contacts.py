@@ -24,6 +24,7 @@ from whatsapp.services.history import list_messages
 from whatsapp.services.ingest import ingest_message, link_identity
 from whatsapp.services.messages import Outgoing, send_message
 from whatsapp.services.policies import Whitelist, whitelist_for
+from whatsapp.services.presence import last_presence
 
 ALICE = "15145550101@s.whatsapp.net"
 ALICE_LID = "118207457280017@lid"
@@ -171,6 +172,7 @@ def test_contact_lookups_need_every_target_allowed() -> None:
     refused(contacts.profile_picture, device, BOB)
     refused(contacts.lid_for_phone, device, "+15145550102")
     refused(contacts.phone_for_lid, device, "999999999999@lid")
+    refused(last_presence, device, BOB)
     link_identity(device, ALICE, ALICE_LID)
     assert contacts.lid_for_phone(device, "+15145550101") == ALICE_LID  # known twin: allowed, no round trip
 

@@ -31,6 +31,7 @@ from whatsapp.models import (
     EventType,
 )
 from whatsapp.services.contacts import person_jid, stored_contact
+from whatsapp.services.policies import ensure_allowed
 
 logger = logging.getLogger("whatsapp.presence")
 
@@ -58,6 +59,7 @@ def last_presence(device: Device, jid: str) -> dict[str, Any]:
     subscription queued for them if this connection has none yet."""
     device.ensure_alive()
     target = person_jid(jid)
+    ensure_allowed(device, target)
     event = (DeviceEvent.objects.filter(device=device, type=EventType.PRESENCE,
                                         payload__jid__in=_addresses(device, target))
              .order_by("-sequence").only("payload", "created_at").first())
