@@ -38,3 +38,14 @@ def purge_webhook_deliveries() -> int:
     from whatsapp.webhooks.services import purge_finished
 
     return purge_finished()
+
+
+@shared_task(name="whatsapp.tasks.purge_expired_data", ignore_result=True, expires=3600)
+def purge_expired_data() -> dict:
+    """Hourly: messages, media, event log entries and approvals past MESSAGE_RETENTION_DAYS, audit
+    rows past AUDIT_RETENTION_DAYS (see ``whatsapp.services.retention``)."""
+    from dataclasses import asdict
+
+    from whatsapp.services.retention import purge_expired
+
+    return asdict(purge_expired())

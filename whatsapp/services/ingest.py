@@ -105,12 +105,17 @@ def ingest_message(device: Device, message: InboundMessage, *, from_history: boo
     return stored
 
 
+def preview_of(message: Message) -> str:
+    """What a chat list shows of its newest message: the text, else the kind (``[image]``)."""
+    return (message.body or f"[{message.type}]")[:PREVIEW_CHARS]
+
+
 def touch_chat(chat_id: int, message: Message, *, unread: bool = False) -> None:
     """Move the chat's preview forward and count an unread message, in one UPDATE. Whether the
     message is newer is decided by the database, so a stale chat instance (the runner keeps
     objects for hours) can never move the preview back to an older message."""
     newer = Q(last_message_at__isnull=True) | Q(last_message_at__lte=message.timestamp)
-    preview = (message.body or f"[{message.type}]")[:PREVIEW_CHARS]
+    preview = preview_of(message)
     changes: dict[str, Any] = {
         "last_message_at": Case(When(newer, then=Value(message.timestamp)), default=F("last_message_at"),
                                 output_field=DateTimeField()),
