@@ -21,7 +21,7 @@ from pydantic import StrictFloat, field_validator
 from approvals import services
 from approvals.models import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S, Approval, ApprovalStatus, DecisionSource
 from whatsapp.api import sends
-from whatsapp.api.lookups import device_of
+from whatsapp.api.lookups import device_of, path_text
 from whatsapp.api.message_schemas import no_nul
 from whatsapp.api.responses import responses
 from whatsapp.api.schemas import Body, Data
@@ -118,9 +118,7 @@ def approval_out(approval: Approval) -> dict[str, Any]:
 def _approval_id(value: str) -> str:
     """The path's id as the services get it: NUL cannot be queried on PostgreSQL (it would be a 500),
     and an id longer than the column is no approval (rather than one whose id is its prefix)."""
-    if "\x00" in value:
-        raise WhatsAppError(E.VALIDATION_ERROR, "approval_id must not contain NUL characters.",
-                            details={"field": "approval_id"})
+    path_text(value, "approval_id")
     if len(value) > MAX_ID_CHARS:
         raise WhatsAppError(E.NOT_FOUND, "No such approval for this device.", details={"request_id": value[:200]})
     return value

@@ -27,3 +27,11 @@ def device_of(request: HttpRequest, device_id: uuid.UUID, *, alive: bool = True)
     if alive:
         device.ensure_alive()
     return device
+
+
+def path_text(value: str, field: str) -> str:
+    """A path parameter as the services get it; NUL cannot be queried on PostgreSQL (it would be a 500)."""
+    if "\x00" in value:
+        raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"{field} must not contain NUL characters.",
+                            details={"field": field})
+    return value

@@ -9,12 +9,11 @@ import uuid
 from django.http import HttpRequest
 from ninja import Router
 
-from whatsapp.api.lookups import device_of
+from whatsapp.api.lookups import device_of, path_text
 from whatsapp.api.message_schemas import ActionOut, EditBody, MarkReadBody, MarkReadOut, ReactionBody, ReactionOut
 from whatsapp.api.responses import responses
 from whatsapp.api.schemas import Data
 from whatsapp.errors import ErrorCode as E
-from whatsapp.errors import WhatsAppError
 from whatsapp.models import Message
 from whatsapp.services import actions
 from whatsapp.services.payloads import message_payload
@@ -27,13 +26,6 @@ router = Router(tags=["messages"])
 # (its refusals, its rate limit) or `upstream_timeout` when the runner did not answer in time.
 ACTION_ERRORS = (E.NOT_FOUND, E.DEVICE_DESTROYED, E.MESSAGE_NOT_CONNECTED, E.CONNECTION_TIMEOUT, E.CONNECTION_LOST,
                  E.PROVIDER_RATE_LIMITED, E.PROVIDER_ERROR, E.FORBIDDEN, E.MESSAGE_SEND_FAILED, E.WHATSAPP_ERROR)
-
-
-def _path(value: str, field: str) -> str:
-    """A path parameter as the services get it; NUL cannot be queried on PostgreSQL (it would be a 500)."""
-    if "\x00" in value:
-        raise WhatsAppError(E.VALIDATION_ERROR, f"{field} must not contain NUL characters.", details={"field": field})
-    return value
 
 
 def _message_out(message: Message) -> dict:
@@ -50,7 +42,7 @@ def _action_out(result: actions.ActionResult) -> dict:
              response=responses({200: Data[ReactionOut]}, *ACTION_ERRORS), exclude_unset=True,
              summary="React to a message with one emoji (\"\" removes the reaction)")
 def react(request: HttpRequest, device_id: uuid.UUID, message_id: str, body: ReactionBody) -> dict:
-    result = actions.react(device_of(request, device_id), _path(message_id, "message_id"), body.emoji)
+    result = actions.react(device_of(request, device_id), path_text(message_id, "message_id"), body.emoji)
     return {"data": {**_action_out(result), "emoji": result.emoji, "removed": result.removed}}
 
 
@@ -58,7 +50,7 @@ def react(request: HttpRequest, device_id: uuid.UUID, message_id: str, body: Rea
               response=responses({200: Data[ActionOut]}, E.MESSAGE_TOO_LONG, *ACTION_ERRORS), exclude_unset=True,
               summary="Edit the text of one of this account's text messages")
 def edit(request: HttpRequest, device_id: uuid.UUID, message_id: str, body: EditBody) -> dict:
-    result = actions.edit_message(device_of(request, device_id), _path(message_id, "message_id"), body.text)
+    result = actions.edit_message(device_of(request, device_id), path_text(message_id, "message_id"), body.text)
     return {"data": _action_out(result)}
 
 
@@ -66,7 +58,7 @@ def edit(request: HttpRequest, device_id: uuid.UUID, message_id: str, body: Edit
                response=responses({200: Data[ActionOut]}, *ACTION_ERRORS), exclude_unset=True,
                summary="Delete one of this account's messages for everyone (revoke)")
 def revoke(request: HttpRequest, device_id: uuid.UUID, message_id: str) -> dict:
-    result = actions.revoke_message(device_of(request, device_id), _path(message_id, "message_id"))
+    result = actions.revoke_message(device_of(request, device_id), path_text(message_id, "message_id"))
     return {"data": _action_out(result)}
 
 
@@ -78,6 +70,6 @@ def mark_read(request: HttpRequest, device_id: uuid.UUID, jid: str, body: MarkRe
     WhatsApp read receipts are queued only for a connected device. `not_found` for an unknown chat;
     ids that are not messages of the chat are listed in `ignored`."""
     ids = body.message_ids if body is not None else None
-    result = actions.mark_read(device_of(request, device_id), _path(jid, "jid"), ids)
+    result = actions.mark_read(device_of(request, device_id), path_text(jid, "jid"), ids)
     return {"data": {"chat_jid": result.chat_jid, "marked": result.marked, "receipts": str(result.receipts),
                      "ignored": list(result.ignored), "error_code": result.error_code or None}}

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 from whatsapp import views
-from whatsapp.api import approvals, apps, contacts, devices, errors, groups, media, messages, webhooks
+from whatsapp.api import approvals, apps, contacts, devices, errors, exports, groups, media, messages, webhooks
 from whatsapp.api.auth import AppToken
 
 DESCRIPTION = """\
@@ -59,5 +59,6 @@ api.add_router("", groups.router)
 api.add_router("", contacts.router)
 api.add_router("", media.router)
 api.add_router("", apps.router)
+api.add_router("", exports.router)
 api.add_router("", webhooks.router)
 api.add_router("", approvals.router)
