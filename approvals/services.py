@@ -79,7 +79,8 @@ def request_approval(device: Device, to: str, action: str, details: str = "", ti
 def get_approval(device: Device, approval_id: str) -> Approval:
     """One of the device's approvals, expired first when overdue; ``NOT_FOUND`` otherwise."""
     key = str(approval_id)
-    approval = Approval.objects.filter(device=device, pk=key).first() if len(key) <= 64 else None
+    fits = len(key) <= Approval._meta.get_field("id").max_length  # a longer id is no approval, not a prefix
+    approval = Approval.objects.filter(device=device, pk=key).first() if fits else None
     if approval is None:
         raise WhatsAppError(ErrorCode.NOT_FOUND, "No such approval for this device.",
                             details={"request_id": str(approval_id)[:200]})

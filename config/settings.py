@@ -30,6 +30,14 @@ if not DATA_DIR.is_absolute():
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
+def _seconds(name: str) -> list[float]:
+    """A list variable of delays in seconds; anything but numbers stops start-up naming ``name``."""
+    try:
+        return [float(delay) for delay in read(name)]
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list of seconds.") from None
+
+
 def _secret_key() -> str:
     """The configured key, or one generated once and kept beside the embedded database."""
     configured = read("SECRET_KEY")
@@ -206,10 +214,7 @@ AUTH_LINK_TIMEOUT_SEC = read("AUTH_LINK_TIMEOUT_SEC")
 AUTH_POLL_INTERVAL_SEC = read("AUTH_POLL_INTERVAL_SEC")
 HEALTH_CHECK_INTERVAL_SEC = read("HEALTH_CHECK_INTERVAL_SEC")
 FLEET_LEASE_TTL_SEC = read("FLEET_LEASE_TTL_SEC")
-try:
-    RECONNECT_DELAYS_SEC = [float(delay) for delay in read("RECONNECT_DELAYS_SEC")]
-except ValueError:
-    raise ImproperlyConfigured("RECONNECT_DELAYS_SEC must be a comma-separated list of seconds.") from None
+RECONNECT_DELAYS_SEC = _seconds("RECONNECT_DELAYS_SEC")
 AUTO_DOWNLOAD_MEDIA = read("AUTO_DOWNLOAD_MEDIA")
 ALLOWED_CONTACTS = read("ALLOWED_CONTACTS")
 DISABLED_TOOLS = read("DISABLED_TOOLS")
@@ -225,10 +230,7 @@ SEND_WAIT_SECONDS = read("SEND_WAIT_SECONDS")
 API_RATE_LIMIT_PER_MIN = read("API_RATE_LIMIT_PER_MIN")
 WEBHOOK_BASE_URL = read("WEBHOOK_BASE_URL")
 WEBHOOK_TIMEOUT_S = read("WEBHOOK_TIMEOUT_S")
-try:
-    WEBHOOK_RETRY_DELAYS_S = [float(delay) for delay in read("WEBHOOK_RETRY_DELAYS_S")]
-except ValueError:
-    raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS_S must be a comma-separated list of seconds.") from None
+WEBHOOK_RETRY_DELAYS_S = _seconds("WEBHOOK_RETRY_DELAYS_S")
 if not WEBHOOK_RETRY_DELAYS_S or min(WEBHOOK_RETRY_DELAYS_S) <= 0:
     raise ImproperlyConfigured("WEBHOOK_RETRY_DELAYS_S needs at least one positive delay.")
 WEBHOOK_RETRY_WINDOW_S = read("WEBHOOK_RETRY_WINDOW_S")

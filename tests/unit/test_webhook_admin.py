@@ -156,31 +156,28 @@ def test_the_app_list_shows_delivery_counts(admin_client, device) -> None:
         assert f"app__id__exact={device.app_id}&amp;state__exact={state}\">{n}</a>" in page
 
 
+def queries_to_show(client, url: str) -> int:
+    """How many queries rendering the admin page ``url`` costs."""
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
 @pytest.mark.django_db
 def test_the_app_list_counts_in_one_query_for_the_page(admin_client) -> None:
-    def queries() -> int:
-        with CaptureQueriesContext(connection) as captured:
-            assert admin_client.get(APPS).status_code == 200
-        return len(captured)
-
     deliver(make_device(make_app(webhook_url=URL)), state=DeliveryState.DEAD)
-    few = queries()
+    few = queries_to_show(admin_client, APPS)
     for _ in range(4):
         deliver(make_device(make_app(webhook_url=URL)), state=DeliveryState.FAILED)
-    assert queries() == few
+    assert queries_to_show(admin_client, APPS) == few
 
 
 @pytest.mark.django_db
 def test_the_delivery_list_costs_the_same_whatever_it_shows(admin_client) -> None:
-    def queries() -> int:
-        with CaptureQueriesContext(connection) as captured:
-            assert admin_client.get(CHANGELIST).status_code == 200
-        return len(captured)
-
     deliver(make_device(make_app(webhook_url=URL)), state=DeliveryState.DEAD)
-    few = queries()
+    few = queries_to_show(admin_client, CHANGELIST)
     for _ in range(4):
         device = make_device(make_app(webhook_url=URL))
         deliver(device, state=DeliveryState.FAILED)
         deliver(device, "receipt")
-    assert queries() == few
+    assert queries_to_show(admin_client, CHANGELIST) == few

@@ -26,7 +26,6 @@ from whatsapp.api.message_schemas import no_nul
 from whatsapp.api.responses import responses
 from whatsapp.api.schemas import Body, Data
 from whatsapp.errors import ErrorCode as E
-from whatsapp.errors import WhatsAppError
 from whatsapp.services.history import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 router = Router(tags=["approvals"])
@@ -115,15 +114,6 @@ def approval_out(approval: Approval) -> dict[str, Any]:
     }
 
 
-def _approval_id(value: str) -> str:
-    """The path's id as the services get it: NUL cannot be queried on PostgreSQL (it would be a 500),
-    and an id longer than the column is no approval (rather than one whose id is its prefix)."""
-    path_text(value, "approval_id")
-    if len(value) > MAX_ID_CHARS:
-        raise WhatsAppError(E.NOT_FOUND, "No such approval for this device.", details={"request_id": value[:200]})
-    return value
-
-
 # --- cursor pages ---------------------------------------------------------------------------------
 # The order is (created_at, id) descending, a unique pair, so pages never repeat or skip an approval,
 # also while new ones arrive. The cursor is the message history's, with the (string) id as its key.
@@ -181,7 +171,7 @@ def list_approvals(request: HttpRequest, device_id: uuid.UUID, filters: Query[Ap
             response=responses({200: Data[ApprovalOut]}, E.NOT_FOUND), summary="One approval")
 def get_approval(request: HttpRequest, device_id: uuid.UUID, approval_id: ApprovalId) -> dict:
     """An overdue approval is expired first."""
-    approval = services.get_approval(device_of(request, device_id, alive=False), _approval_id(approval_id))
+    approval = services.get_approval(device_of(request, device_id, alive=False), path_text(approval_id, "approval_id"))
     return {"data": approval_out(approval)}
 
 
@@ -193,6 +183,6 @@ def respond(request: HttpRequest, device_id: uuid.UUID, approval_id: ApprovalId,
     already is `approval_already_responded` (409, `details.status` says how), one past its deadline is
     `approval_timeout` (408; it is expired then, if it was not yet). Recorded with `decided_by: api`.
     Deciding needs no WhatsApp connection; nothing is sent to the recipient."""
-    approval = services.get_approval(device_of(request, device_id, alive=False), _approval_id(approval_id))
+    approval = services.get_approval(device_of(request, device_id, alive=False), path_text(approval_id, "approval_id"))
     services.respond(approval, body.decision == "approve", DecisionSource.API, text=body.text or "")
     return {"data": approval_out(approval)}

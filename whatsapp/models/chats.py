@@ -38,6 +38,12 @@ class Chat(models.Model):
     def __str__(self) -> str:
         return self.name or self.jid
 
+    def with_twins(self) -> models.QuerySet[Chat]:
+        """This chat and its twins: one person's chats under a phone JID and a LID."""
+        if self.contact_id:
+            return Chat.objects.filter(device_id=self.device_id, contact_id=self.contact_id)
+        return Chat.objects.filter(pk=self.pk)
+
     @staticmethod
     def kind_of(jid: str) -> str:
         return ChatKind.GROUP if jids.is_group(jid) else ChatKind.DIRECT

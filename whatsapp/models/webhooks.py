@@ -94,10 +94,6 @@ class WebhookAttempt(models.Model):
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error_code or self.error}"
 
-    @property
-    def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
 
 class WebhookStream(models.Model):
     """The ordered deliveries of one app for one device, and who may deliver them right now.

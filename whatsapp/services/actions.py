@@ -319,8 +319,7 @@ def mark_read(device: Device, chat_jid: str, wa_ids: list[str] | tuple[str, ...]
     if chat is None:
         raise WhatsAppError(ErrorCode.NOT_FOUND, f"No chat with {jid} in this device's store.",
                             details={"chat_jid": jid}, recovery="Use list_chats to find the chat.")
-    chats = Chat.objects.filter(device=device, contact_id=chat.contact_id) if chat.contact_id else \
-        Chat.objects.filter(pk=chat.pk)
+    chats = chat.with_twins()
     now = timezone.now()
     with transaction.atomic():
         # Locking the chats first makes the recount exact: an ingest that is storing a message of

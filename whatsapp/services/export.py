@@ -78,8 +78,7 @@ def export_chat(device: Device, jid: str, fmt: str = "json", *, limit: int = MAX
     if chat is None:
         raise WhatsAppError(ErrorCode.NOT_FOUND, f"No chat with {target} in this device's store.",
                             details={"jid": target}, recovery="Use list_chats to find the chat's JID.")
-    chats = Chat.objects.filter(device=device, contact_id=chat.contact_id) if chat.contact_id else [chat]
-    newest = Message.objects.filter(device=device, chat__in=chats).order_by("-timestamp", "-pk")[:limit]
+    newest = Message.objects.filter(device=device, chat__in=chat.with_twins()).order_by("-timestamp", "-pk")[:limit]
     rows = [_row(message) for message in reversed(list(newest))]
     now = timezone.now()
     if fmt == "csv":

@@ -72,11 +72,7 @@ def _chats_of(device: Device, chat_jid: str) -> QuerySet[Chat]:
     jid = resolve_recipient(chat_jid, "chat_jid")
     ensure_allowed(device, jid)
     chat = Chat.objects.filter(device=device, jid=jid).first()
-    if chat is None:
-        return Chat.objects.none()
-    if chat.contact_id:
-        return Chat.objects.filter(device=device, contact_id=chat.contact_id)
-    return Chat.objects.filter(pk=chat.pk)
+    return chat.with_twins() if chat is not None else Chat.objects.none()
 
 
 def list_messages(device: Device, *, chat_jid: str | None = None, direction: str | None = None,

@@ -80,7 +80,7 @@ def whitelist_for(device: Device) -> Whitelist:
     """The device's whitelist: its own setting, else its app's, else ``ALLOWED_CONTACTS``."""
     if device.allowed_contacts is not None:
         return Whitelist.parse(device.allowed_contacts)
-    app_value = type(device).objects.filter(pk=device.pk).values_list("app__allowed_contacts", flat=True).first()
+    app_value = Device.objects.filter(pk=device.pk).values_list("app__allowed_contacts", flat=True).first()
     if app_value is not None:
         return Whitelist.parse(app_value)
     return Whitelist.parse(settings.ALLOWED_CONTACTS)

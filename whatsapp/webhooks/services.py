@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -86,7 +86,7 @@ class Counters:
     succeeded: int
 
     def as_dict(self) -> dict[str, int]:
-        return {"pending": self.pending, "failed": self.failed, "dead": self.dead, "succeeded": self.succeeded}
+        return asdict(self)
 
 
 def counters(apps: Iterable[App] | App) -> dict[uuid.UUID, Counters]:
