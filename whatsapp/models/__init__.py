@@ -9,11 +9,12 @@ from whatsapp.models.heartbeats import ProcessHeartbeat
 from whatsapp.models.idempotency import IdempotencyKey
 from whatsapp.models.messages import DeliveryStatus, Direction, Message, MessageType, Reaction
 from whatsapp.models.tenancy import App, Tenant
+from whatsapp.models.throttles import ThrottleHit
 from whatsapp.models.webhooks import DeliveryState, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "App", "Chat", "ChatKind", "CommandKind", "CommandState", "ConnectionState", "Contact", "DeliveryState",
     "DeliveryStatus", "Device", "DeviceCommand", "DeviceEvent", "DeviceLease", "DeviceStatus", "Direction",
     "EventType", "IdempotencyKey", "Message", "MessageType", "ProcessHeartbeat", "Reaction", "Tenant",
-    "WebhookAttempt", "WebhookDelivery",
+    "ThrottleHit", "WebhookAttempt", "WebhookDelivery",
 ]
