@@ -94,3 +94,15 @@ def ensure_allowed(device: Device, *targets: str) -> None:
             raise WhatsAppError(ErrorCode.PERMISSION_CONTACT_NOT_WHITELISTED,
                                 f"{target} is not in the allowed contacts of this device.",
                                 details={"jid": target})
+
+
+def disabled_tools_for(device: Device) -> frozenset[str]:
+    """MCP tools refused on this device (``DISABLED_TOOLS``): its own setting, else its app's, else the
+    environment's. Names are exact and case-sensitive."""
+    value = device.disabled_tools
+    if value is None:
+        value = Device.objects.filter(pk=device.pk).values_list("app__disabled_tools", flat=True).first()
+    if value is None:
+        value = settings.DISABLED_TOOLS
+    items = value.split(",") if isinstance(value, str) else value
+    return frozenset(name.strip() for name in items or () if name.strip())
