@@ -58,7 +58,7 @@ def _database_error(exc: DatabaseError) -> WhatsAppError:
     text = str(exc).lower()
     if "locked" in text or "could not obtain lock" in text:
         return WhatsAppError(ErrorCode.DB_LOCKED)
-    if "disk" in text and "full" in text or "no space" in text:
+    if ("disk" in text and "full" in text) or "no space" in text:
         return WhatsAppError(ErrorCode.DB_DISK_FULL)
     if "malformed" in text or "corrupt" in text:
         return WhatsAppError(ErrorCode.DB_CORRUPT)
@@ -72,7 +72,7 @@ def unknown_tool(name: str) -> WhatsAppError:
 
 
 def _prepare(binding: Binding, spec: ToolSpec, raw: Any) -> ToolCall:
-    """Steps 1–3 of §1.4, in a worker thread (they read the database)."""
+    """Steps 1-3 of §1.4, in a worker thread (they read the database)."""
     try:
         device = Device.objects.select_related("app").get(pk=binding.device_id)
         if spec.name in disabled_tools_for(device):

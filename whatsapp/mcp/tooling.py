@@ -82,7 +82,8 @@ class ToolSpec:
     def description(self, *, disabled: bool = False) -> str:
         text = self.summary
         if disabled:
-            text = f"[DISABLED by the operator's DISABLED_TOOLS policy: calls fail with PERMISSION_TOOL_DISABLED] {text}"
+            text = ("[DISABLED by the operator's DISABLED_TOOLS policy: calls fail with PERMISSION_TOOL_DISABLED] "
+                    + text)
         if self.name != "get_tool_info":
             text += (f" Call get_tool_info with tool_name \"{self.name}\" for examples, errors and the response"
                      " format.")

@@ -1,4 +1,4 @@
-"""The session tools: disconnect, authenticate and get_connection_status (reference §2.1–§2.3)."""
+"""The session tools: disconnect, authenticate and get_connection_status (reference §2.1 to §2.3)."""
 
 from __future__ import annotations
 
