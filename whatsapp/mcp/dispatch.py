@@ -18,7 +18,7 @@ from audit.models import AuditLog, Surface
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.mcp.arguments import validate
 from whatsapp.mcp.calls import ToolCall
-from whatsapp.mcp.tooling import REGISTRY, ToolResult, ToolSpec, tools
+from whatsapp.mcp.tooling import REGISTRY, ToolSpec, tools
 from whatsapp.models import Device
 from whatsapp.services.policies import disabled_tools_for
 
@@ -72,70 +72,92 @@ def unknown_tool(name: str) -> WhatsAppError:
 
 
 def _prepare(binding: Binding, spec: ToolSpec, raw: Any) -> ToolCall:
-    """Steps 1-3 of §1.4, in a worker thread (they read the database)."""
+    """Steps 1-3 of §1.4: disabled, arguments, connection."""
+    device = Device.objects.select_related("app").get(pk=binding.device_id)
+    if spec.name in disabled_tools_for(device):
+        raise WhatsAppError(ErrorCode.PERMISSION_TOOL_DISABLED,
+                            f"The tool {spec.name} is disabled on this device (DISABLED_TOOLS).",
+                            details={"tool": spec.name})
+    args = validate(spec, raw)
+    if spec.live:
+        device.ensure_connected()
+    return ToolCall(device=device, spec=spec, args=args)
+
+
+def _spec(name: str) -> ToolSpec:
+    spec = REGISTRY.get(name)
+    if spec is None or name not in {s.name for s in tools()}:
+        raise unknown_tool(name)
+    return spec
+
+
+def _failure(name: str, exc: BaseException) -> WhatsAppError:
+    """Any exception as the enum's member; a bug is logged with its traceback, never shown."""
+    if isinstance(exc, WhatsAppError):
+        return exc
+    if isinstance(exc, DatabaseError):
+        logger.exception("tool %s failed on the database", name, exc_info=exc)
+        return _database_error(exc)
+    logger.error("tool %s failed", name, exc_info=exc)
+    return WhatsAppError(ErrorCode.INTERNAL_ERROR, f"The tool {name} failed unexpectedly; see the server log.")
+
+
+def _audit(binding: Binding, name: str, raw: Any, call: ToolCall | None, error: WhatsAppError | None,
+           started: float) -> None:
+    summary = audit_summary(REGISTRY.get(name), raw)
+    if call is not None and call.audit:
+        summary = {**summary, **call.audit}
+    details = {"arguments": summary, "elapsed_ms": int((time.monotonic() - started) * 1000)}
     try:
-        device = Device.objects.select_related("app").get(pk=binding.device_id)
-        if spec.name in disabled_tools_for(device):
-            raise WhatsAppError(ErrorCode.PERMISSION_TOOL_DISABLED,
-                                f"The tool {spec.name} is disabled on this device (DISABLED_TOOLS).",
-                                details={"tool": spec.name})
-        args = validate(spec, raw)
-        if spec.live:
-            device.ensure_connected()
-        return ToolCall(device=device, spec=spec, args=args)
-    finally:
-        close_old_connections()
-
-
-def _run_sync(spec: ToolSpec, call: ToolCall) -> ToolResult:
-    try:
-        return spec.handler(call)
-    finally:
-        close_old_connections()
-
-
-def _audit(binding: Binding, spec_name: str, summary: dict[str, Any], error: WhatsAppError | None,
-           elapsed_ms: int) -> None:
-    try:
-        AuditLog.record(actor=binding.actor, surface=Surface.MCP, action=spec_name, success=error is None,
+        AuditLog.record(actor=binding.actor, surface=Surface.MCP, action=name, success=error is None,
                         error_code=error.code.code if error else "", device_id=binding.device_id,
-                        app_id=binding.app_id, details={"arguments": summary, "elapsed_ms": elapsed_ms})
+                        app_id=binding.app_id, details=details)
     except DatabaseError:
-        logger.exception("audit row for %s could not be written", spec_name)
-    finally:
-        close_old_connections()
+        logger.exception("audit row for %s could not be written", name)
+
+
+def run_sync(binding: Binding, name: str, raw: Any, *, feed: Any = None) -> dict[str, Any]:
+    """The whole pipeline of a synchronous tool in the calling thread (tests call it directly)."""
+    started = time.monotonic()
+    call: ToolCall | None = None
+    error: WhatsAppError | None = None
+    try:
+        spec = _spec(name)
+        call = _prepare(binding, spec, raw)
+        call.feed = feed
+        result = spec.handler(call).to_mcp()
+    except Exception as exc:
+        error = _failure(name, exc)
+        result = error.to_mcp()
+    _audit(binding, name, raw, call, error, started)
+    return result
+
+
+def _in_thread(fn: Any, *args: Any) -> Any:
+    def run() -> Any:
+        try:
+            return fn(*args)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(run, thread_sensitive=False)()
 
 
 async def call_tool(binding: Binding, name: str, raw: Any, *, feed: Any = None) -> dict[str, Any]:
-    """Run tool ``name`` for ``binding`` and return the MCP ``CallToolResult`` as a dict."""
+    """Run tool ``name`` for ``binding`` and return the MCP ``CallToolResult`` as a dict. Synchronous
+    tools run in a worker thread; ``async`` ones (wait_for_message) on the event loop."""
+    spec = REGISTRY.get(name)
+    if spec is None or not inspect.iscoroutinefunction(spec.handler):
+        return await _in_thread(lambda: run_sync(binding, name, raw, feed=feed))
     started = time.monotonic()
-    spec = REGISTRY.get(name) if name in {s.name for s in tools()} else None
-    error: WhatsAppError | None = None
-    result: dict[str, Any]
     call: ToolCall | None = None
+    error: WhatsAppError | None = None
     try:
-        if spec is None:
-            raise unknown_tool(name)
-        call = await sync_to_async(_prepare, thread_sensitive=False)(binding, spec, raw)
+        call = await _in_thread(_prepare, binding, spec, raw)
         call.feed = feed
-        if inspect.iscoroutinefunction(spec.handler):
-            outcome = await spec.handler(call)
-        else:
-            outcome = await sync_to_async(_run_sync, thread_sensitive=False)(spec, call)
-        result = outcome.to_mcp()
-    except WhatsAppError as exc:
-        error = exc
-    except DatabaseError as exc:
-        logger.exception("tool %s failed on the database", name)
-        error = _database_error(exc)
-    except Exception:  # a bug: the client gets the enum's INTERNAL_ERROR, the log gets the traceback
-        logger.exception("tool %s failed", name)
-        error = WhatsAppError(ErrorCode.INTERNAL_ERROR, f"The tool {name} failed unexpectedly; see the server log.")
-    if error is not None:
+        result = (await spec.handler(call)).to_mcp()
+    except Exception as exc:
+        error = _failure(name, exc)
         result = error.to_mcp()
-    summary = audit_summary(spec, raw)
-    if call is not None and call.audit:
-        summary = {**summary, **call.audit}
-    elapsed_ms = int((time.monotonic() - started) * 1000)
-    await sync_to_async(_audit, thread_sensitive=False)(binding, name, summary, error, elapsed_ms)
+    await _in_thread(_audit, binding, name, raw, call, error, started)
     return result
