@@ -1,4 +1,4 @@
-"""ASGI entry point: Django over HTTP, Channels consumers over websockets."""
+"""ASGI entry point: Django over HTTP, the MCP server at ``/mcp``, Channels consumers over websockets."""
 
 import os
 
@@ -16,11 +16,23 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from whatsapp.mcp.http import McpHttpApp, is_mcp_path  # noqa: E402
 from whatsapp.routing import websocket_urlpatterns  # noqa: E402
+
+mcp_app = McpHttpApp()
+
+
+async def http_app(scope, receive, send):
+    """``/mcp`` goes to the MCP server (streamable HTTP); everything else to Django."""
+    if is_mcp_path(scope["path"]):
+        await mcp_app(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -5,18 +5,29 @@ recipient's phone decides how to open a file from its content. So every outbound
 with libmagic and must (a) be on its kind's allow-list, (b) not contradict the declared type and
 (c) not carry an executable extension. The equivalence tables below exist because libmagic names
 some legitimate files differently from what clients declare (M4A, MP3 without ID3, CSV, Office).
+
+:func:`sniff` corrects libmagic where it is known to be vague, from the content alone: RIFF is
+told apart by its form type (WEBP, WAVE, AVI), ISO media by its tracks (an M4A is audio even when
+its brand says ``isom``), an MP3 without an ID3 tag by a chain of MPEG audio frames, and a zip by
+what it holds (OOXML, OpenDocument, EPUB — or an Android package). :func:`detect` adds what only
+the file name can tell (CSV vs plain text, a legacy Office file's application), and
+:func:`check_file_kind` judges a local file for ``send_file`` (reference/mcp-tools.md §2.15, §4).
 """
 
 from __future__ import annotations
 
+import io
 import mimetypes
+import zipfile
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 import magic
 
 from whatsapp.errors import ErrorCode, WhatsAppError
 
-__all__ = ["DANGEROUS_EXTENSIONS", "MIME_ALLOW_LIST", "canonical_mime", "check_media"]
+__all__ = ["DANGEROUS_EXTENSIONS", "FILE_KINDS", "MIME_ALLOW_LIST", "canonical_mime", "check_file_kind",
+           "check_media", "detect", "extension_of", "sniff"]
 
 SNIFF_BYTES = 8192
 OCTET_STREAM = "application/octet-stream"
@@ -40,6 +51,7 @@ _ALIASES: dict[str, str] = {
     "application/x-zip": "application/zip", "application/x-gzip": "application/gzip",
     "application/x-rar": "application/vnd.rar", "application/x-rar-compressed": "application/vnd.rar",
     "application/x-tar": "application/x-tar", "text/x-markdown": "text/markdown",
+    "application/cdfv2": "application/x-ole-storage", "video/avi": "video/x-msvideo", "video/msvideo": "video/x-msvideo",
 }
 
 _IMAGE = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -86,8 +98,10 @@ MIME_ALLOW_LIST: dict[str, frozenset[str]] = {
     "document": _DOCUMENT,
 }
 
-#: Seed 000's blocked extensions, plus other script/installer types Windows, macOS or Android run.
+#: Seed 000's blocked extensions and reference/mcp-tools.md §2.15's list (``cab``), plus other
+#: script/installer types Windows, macOS or Android run.
 DANGEROUS_EXTENSIONS = frozenset({
+    "cab",
     "exe", "bat", "ps1", "sh", "dll", "so", "cmd", "com", "pif", "scr", "vbs", "msi", "jar", "apk", "ipa",
     "dmg", "pkg", "deb", "rpm", "sys", "drv", "ocx", "cpl", "msp", "lnk", "reg", "inf", "scf", "action",
     "application", "gadget", "msu", "pcw", "theme", "themepack", "workflow",
@@ -137,15 +151,252 @@ def _compatible(declared: str, detected: str) -> bool:
     return _is_text(declared) and _is_text(detected)
 
 
-def _extension(file_name: str | None) -> str:
-    # Windows ignores trailing dots and spaces ("evil.exe." runs), and a name may carry a path.
+def extension_of(file_name: str | None) -> str:
+    """The last extension of a file name, lower case, as Windows reads it: trailing dots and spaces
+    are ignored (``evil.exe.`` runs), and a name may carry a path (either slash)."""
     base = (file_name or "").replace("\\", "/").rsplit("/", 1)[-1].rstrip(". ")
     return PurePosixPath(base).suffix.lstrip(".").lower()
 
 
+_extension = extension_of
+
+
+# --- content sniffing ---------------------------------------------------------------------------
+
+_RIFF_FORMS = {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}
+_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
+_MAX_BOXES = 4096  # an ISO file with more boxes than this in the parts walked is not a media file
+
+
+def _iso_boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """``(type, payload start, payload end)`` of the ISO-BMFF boxes between ``start`` and ``end``
+    (a truncated last box is clipped to ``end``)."""
+    position, count = start, 0
+    while position + 8 <= end and count < _MAX_BOXES:
+        size, kind, header = int.from_bytes(data[position:position + 4], "big"), data[position + 4:position + 8], 8
+        if size == 1 and position + 16 <= end:
+            size, header = int.from_bytes(data[position + 8:position + 16], "big"), 16
+        elif size == 0:  # to the end of the file
+            size = end - position
+        if size < header:
+            return
+        yield kind, position + header, min(position + size, end)
+        position += size
+        count += 1
+
+
+def _iso_handlers(data: bytes) -> set[bytes]:
+    """The handler types (``vide``, ``soun``, ``text``…) of an ISO media file's tracks, read from
+    ``moov/trak/mdia/hdlr``; empty when the file has no (readable) movie box."""
+    handlers: set[bytes] = set()
+    for kind, start, end in _iso_boxes(data, 0, len(data)):
+        if kind != b"moov":
+            continue
+        for trak, t_start, t_end in _iso_boxes(data, start, end):
+            if trak != b"trak":
+                continue
+            for mdia, m_start, m_end in _iso_boxes(data, t_start, t_end):
+                if mdia != b"mdia":
+                    continue
+                for hdlr, h_start, h_end in _iso_boxes(data, m_start, m_end):
+                    if hdlr == b"hdlr" and h_end - h_start >= 12:
+                        handlers.add(data[h_start + 8:h_start + 12])  # after version/flags, pre_defined
+    return handlers
+
+
+def _iso_media(content: bytes) -> str | None:
+    """An ISO base media file (MP4, M4A, 3GP, MOV) by its tracks, else by its brand; None when it
+    is none of those (HEIF and AVIF images also start with ``ftyp``, and libmagic knows them)."""
+    if content[4:8] != b"ftyp":
+        return None
+    brand = content[8:12]
+    handlers = _iso_handlers(content)
+    if b"vide" not in handlers and (b"soun" in handlers or brand in _AUDIO_BRANDS):
+        return "audio/mp4"
+    if brand.startswith((b"3gp", b"3g2")):
+        return "video/3gpp"
+    if brand == b"qt  ":
+        return "video/quicktime"
+    if b"vide" in handlers:
+        return "video/mp4"
+    return None
+
+
+# MPEG audio frame headers (ISO 11172-3 / 13818-3): bit rates in kbit/s by (version 1?, layer).
+_MPEG_BITRATES = {
+    (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}  # by version bits
+_MPEG_SCAN_BYTES = 64 * 1024  # how far junk (padding, a broken tag) may push the first frame
+_MPEG_CHAIN = 3  # consecutive frames that make a stream: random bytes almost never chain
+
+
+def _mpeg_frame(data: bytes, at: int) -> tuple[tuple[int, int, int], int] | None:
+    """``((version, layer, sample rate), frame length)`` of a valid MPEG audio frame header at ``at``."""
+    if at + 4 > len(data):
+        return None
+    b1, b2, b3 = data[at + 1], data[at + 2], data[at + 3]
+    if data[at] != 0xFF or b1 & 0xE0 != 0xE0:
+        return None
+    version, layer_bits = (b1 >> 3) & 3, (b1 >> 1) & 3
+    bitrate_index, rate_index, padding = b2 >> 4, (b2 >> 2) & 3, (b2 >> 1) & 1
+    if version == 1 or layer_bits == 0 or bitrate_index in (0, 15) or rate_index == 3 or b3 & 3 == 2:
+        return None
+    layer = 4 - layer_bits
+    bitrate = _MPEG_BITRATES[(version == 3, layer)][bitrate_index] * 1000
+    rate = _MPEG_RATES[version][rate_index]
+    if layer == 1:
+        length = (12 * bitrate // rate + padding) * 4
+    else:
+        length = (144 if layer == 2 or version == 3 else 72) * bitrate // rate + padding
+    return ((version, layer, rate), length) if length > 4 else None
+
+
+def _is_mpeg_audio(data: bytes) -> bool:
+    """Whether a chain of MPEG audio frames (an MP3 without an ID3 tag) starts in the first bytes."""
+    at = data.find(b"\xff", 0, _MPEG_SCAN_BYTES)
+    while at != -1:
+        first = _mpeg_frame(data, at)
+        if first is not None:
+            shape, position, chained = first[0], at + first[1], 1
+            while chained < _MPEG_CHAIN:
+                frame = _mpeg_frame(data, position)
+                if frame is None or frame[0] != shape:
+                    break
+                position, chained = position + frame[1], chained + 1
+            # A short file may end after fewer frames; it must then end exactly at a frame boundary.
+            if chained >= _MPEG_CHAIN or (chained >= 2 and position == len(data)):
+                return True
+        at = data.find(b"\xff", at + 1, _MPEG_SCAN_BYTES)
+    return False
+
+
+_OOXML_PARTS = {
+    "word/document.xml": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xl/workbook.xml": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppt/presentation.xml": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+_ZIP_MIMETYPES = _ODF | {"application/epub+zip"}
+
+
+def _zip_content(content: bytes) -> str | None:
+    """What a zip holds, by its entries: an Office document, an OpenDocument or EPUB (their
+    ``mimetype`` entry), or an Android or Java package (executable). None for a plain archive."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            names = set(archive.namelist())
+            if "AndroidManifest.xml" in names and "classes.dex" in names:
+                return "application/vnd.android.package-archive"
+            if "META-INF/MANIFEST.MF" in names and any(name.endswith(".class") for name in names):
+                return "application/java-archive"
+            if "[Content_Types].xml" in names:
+                return next((mime for part, mime in _OOXML_PARTS.items() if part in names), None)
+            info = archive.getinfo("mimetype") if "mimetype" in names else None
+            if info is not None and info.file_size <= 100:
+                declared = archive.read(info).decode("ascii", "replace").strip()
+                return declared if declared in _ZIP_MIMETYPES else None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, KeyError, RuntimeError,
+            NotImplementedError, EOFError):
+        return None
+    return None
+
+
 def sniff(content: bytes) -> str:
-    """libmagic's MIME type for the first bytes (canonical)."""
-    return canonical_mime(magic.from_buffer(content[:SNIFF_BYTES], mime=True))
+    """The content's MIME type (canonical): libmagic's reading of the first bytes, corrected where
+    libmagic is vague — RIFF by form type, ISO media by tracks, MP3 frames without an ID3 tag, and
+    zips by their entries."""
+    riff = _RIFF_FORMS.get(content[8:12]) if content[:4] == b"RIFF" else None
+    if riff is not None:
+        return riff
+    iso = _iso_media(content)
+    if iso is not None:
+        return iso
+    detected = canonical_mime(magic.from_buffer(content[:SNIFF_BYTES], mime=True))
+    if detected in _GENERIC and _is_mpeg_audio(content):
+        return "audio/mpeg"
+    if detected == "application/zip":
+        return _zip_content(content) or detected
+    return detected
+
+
+# --- what a file name adds ----------------------------------------------------------------------
+
+_OLE_BY_EXTENSION = {
+    "doc": "application/msword", "dot": "application/msword",
+    "xls": "application/vnd.ms-excel", "xlt": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint", "pps": "application/vnd.ms-powerpoint",
+    "pot": "application/vnd.ms-powerpoint", "msg": "application/vnd.ms-outlook", "vsd": "application/vnd.visio",
+}
+_M4A_EXTENSIONS = frozenset({"m4a", "m4b", "m4p", "aac"})
+#: Content a browser or viewer runs when the file is opened (never sent as a document).
+_ACTIVE = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
+                     "application/javascript", "application/x-javascript", "text/x-javascript"})
+
+
+def detect(content: bytes, file_name: str | None = None) -> str:
+    """:func:`sniff`, refined by the file name where the content cannot tell: a text file's kind
+    (``data.csv`` is text/csv), a legacy Office (OLE2) file's application, and an ISO media file
+    without track information named as audio (``voice.m4a`` with an ``isom`` brand). The name
+    never overrides what the content says it is."""
+    detected = sniff(content)
+    extension = extension_of(file_name)
+    if not extension:
+        return detected
+    if _is_text(detected) and detected not in _ACTIVE:
+        guessed = canonical_mime(mimetypes.guess_type(f"x.{extension}")[0])
+        return guessed if guessed and _is_text(guessed) and guessed not in _ACTIVE else detected
+    if detected in _OLE_SNIFFS:
+        return _OLE_BY_EXTENSION.get(extension, detected)
+    if detected == "video/mp4" and extension in _M4A_EXTENSIONS and b"vide" not in _iso_handlers(content):
+        return "audio/mp4"
+    return detected
+
+
+# --- send_file: a local file of a declared media type ------------------------------------------
+
+#: What ``send_file`` accepts per media type, judged by content (reference/mcp-tools.md §2.15, §4):
+#: images WhatsApp shows (and GIF, as the original did), video only in a real container, every
+#: common audio format (MP3 with or without ID3, M4A/AAC, Ogg, AMR, WAV, FLAC), and as documents
+#: anything that is neither executable nor active content.
+FILE_KINDS: dict[str, frozenset[str]] = {
+    "image": _IMAGE | {"image/gif"},
+    "video": _VIDEO | {"video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo"},
+    "audio": _AUDIO | {"audio/wav", "audio/flac"},
+    "document": _DOCUMENT | {"video/x-msvideo", "application/x-ole-storage", "application/vnd.ms-office"},
+}
+
+
+def _fits(media_type: str, mime: str) -> bool:
+    if mime in FILE_KINDS[media_type]:
+        return True
+    # Text comes in many flavours libmagic names (text/x-c, text/x-python…): all are documents.
+    return media_type == "document" and _is_text(mime) and mime not in _ACTIVE
+
+
+def check_file_kind(media_type: str, content: bytes, file_name: str | None = None) -> str:
+    """The real MIME type of ``content`` when it is a ``media_type`` (image, video, audio or
+    document); ``MEDIA_MAGIC_MISMATCH`` when it is not (or is empty), ``MEDIA_DANGEROUS_EXTENSION``
+    when it is executable whatever its name. A PNG named ``.jpg`` is ``image/png``."""
+    if media_type not in FILE_KINDS:
+        raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"media_type must be one of {', '.join(FILE_KINDS)}.",
+                            details={"field": "media_type", "allowed": list(FILE_KINDS)})
+    if not content:
+        raise WhatsAppError(ErrorCode.MEDIA_MAGIC_MISMATCH, "The file is empty.",
+                            details={"media_type": media_type, "detected": "empty"})
+    mime = detect(content, file_name)
+    if mime in _DANGEROUS_SNIFFS:
+        raise WhatsAppError(ErrorCode.MEDIA_DANGEROUS_EXTENSION, f"The file is executable content ({mime}).",
+                            details={"detected": mime})
+    if not _fits(media_type, mime):
+        what = "active content that is never sent" if mime in _ACTIVE else f"not a {media_type} WhatsApp takes"
+        raise WhatsAppError(ErrorCode.MEDIA_MAGIC_MISMATCH, f"The file's content is {mime}: {what}.",
+                            details={"media_type": media_type, "detected": mime})
+    return mime
 
 
 def check_media(kind: str, content: bytes, *, declared_mime: str | None, file_name: str | None) -> str:

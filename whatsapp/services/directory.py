@@ -219,6 +219,11 @@ class ChatEntry:
     def is_group(self) -> bool:
         return self.kind == ChatKind.GROUP
 
+    @property
+    def is_named(self) -> bool:
+        """Whether the display name is a name, not the JID it falls back to."""
+        return self.name not in (self.jid, *self.twins)
+
 
 def unified_chats(device: Device, *, groups_only: bool = False, name_filter: str | None = None,
                   allowed: Whitelist | None = None, now: datetime | None = None,
@@ -358,7 +363,8 @@ def _search_query(query: object) -> str:
 
 
 def _matches(entry: ChatEntry, needle: str, digits: str) -> bool:
-    if needle in entry.name.casefold():
+    # A chat nobody named shows its JID as its name; that is no name to match words against.
+    if entry.is_named and needle in entry.name.casefold():
         return True
     if not digits:
         return False

@@ -168,9 +168,10 @@ class _Candidate:
 
 
 def rank(query: str, entries: Iterable[ChatEntry]) -> list[tuple[int, ChatEntry]]:
-    """The best 5 (score, entry) pairs, best first; ties broken by most recent activity."""
+    """The best 5 (score, entry) pairs, best first; ties broken by most recent activity. Chats
+    whose display name is only their JID are not matched by name (JIDs are typed as JIDs)."""
     scored = [_Candidate(score, entry) for entry in entries
-              if (score := match_score(query, entry.name)) is not None]
+              if entry.is_named and (score := match_score(query, entry.name)) is not None]
     scored.sort(key=lambda candidate: candidate.order)
     return [(candidate.score, candidate.entry) for candidate in scored[:MAX_CANDIDATES]]
 
