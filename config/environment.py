@@ -140,6 +140,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MEDIA_QUOTA_MB", "int", 512, "Stored media per app, in MiB.", G_POLICY, minimum=1),
     Variable("MEDIA_MAX_BYTES", "int", 64 * 1024 * 1024, "Largest media file accepted or downloaded.",
              G_POLICY, minimum=1),
+    Variable("UPLOAD_DIRS", "list", [], "Directories the MCP `send_file` tool may send files from "
+             "(comma-separated absolute paths; symlinks and `..` are resolved before the check).", G_POLICY,
+             documented_default="MEDIA_ROOT/media,/tmp"),
     Variable("REQUEST_MAX_BYTES", "int", 96 * 1024 * 1024, "Largest request body (`request_too_large` "
              "above it); leaves room for 64 MiB of base64 media.", G_POLICY, minimum=1024),
     # --- API and webhooks -------------------------------------------------------------------

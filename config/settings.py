@@ -222,6 +222,10 @@ RATE_LIMIT_PER_MIN = read("RATE_LIMIT_PER_MIN")
 DOWNLOAD_RATE_LIMIT_PER_MIN = read("DOWNLOAD_RATE_LIMIT_PER_MIN")
 MEDIA_QUOTA_MB = read("MEDIA_QUOTA_MB")
 MEDIA_MAX_BYTES = read("MEDIA_MAX_BYTES")
+# Empty: MEDIA_ROOT/media and /tmp (media.guard.upload_dirs, which follows MEDIA_ROOT).
+UPLOAD_DIRS = read("UPLOAD_DIRS")
+if any(not os.path.isabs(directory) for directory in UPLOAD_DIRS):
+    raise ImproperlyConfigured("UPLOAD_DIRS must list absolute directory paths.")
 MESSAGE_RETENTION_DAYS = read("MESSAGE_RETENTION_DAYS")
 AUDIT_RETENTION_DAYS = read("AUDIT_RETENTION_DAYS")
 DATA_ENCRYPTION_KEY = read("DATA_ENCRYPTION_KEY")

@@ -1,3 +1,3 @@
 """The tool families; importing this package registers every tool (see ``tooling.tools``)."""
 
-from whatsapp.mcp.tools import info, session  # noqa: F401
+from whatsapp.mcp.tools import approvals, info, session, waiting  # noqa: F401
