@@ -134,7 +134,7 @@ def test_phone_like_means_phone_punctuation_and_a_digit() -> None:
     assert is_phone_like("+1 (555) 123-45.67")
     assert not is_phone_like("+ - ( )")
     assert not is_phone_like("Room 101")
-    assert not is_phone_like("１２３４５６７")  # fullwidth digits are not phone digits
+    assert not is_phone_like("".join(chr(0xFF10 + d) for d in range(1, 8)))  # fullwidth digits
 
 
 # --- scoring ----------------------------------------------------------------------------------------------
@@ -261,7 +261,8 @@ def test_no_candidate_is_not_found_with_a_hint() -> None:
     device = make_device()
     chats(device, "Alice")
     error = refusal(ErrorCode.MESSAGE_RECIPIENT_NOT_FOUND, device, "Zebulon", field="chat")
-    assert "list_chats" in error.recovery and "search_contacts" in error.recovery
+    assert "list_chats" in error.recovery
+    assert "search_contacts" in error.recovery
     assert error.details == {"field": "chat", "query": "Zebulon"}
 
 

@@ -66,7 +66,7 @@ def test_twins_are_one_entry_keyed_by_the_lid() -> None:
 
 def test_the_newest_preview_wins_whichever_twin_holds_it() -> None:
     device = make_device()
-    by_phone, by_lid = twin_chats(device)
+    by_phone, _ = twin_chats(device)
     Chat.objects.filter(pk=by_phone.pk).update(last_message_at=NOW, last_message_preview="phone is newer")
     [entry] = unified_chats(device, now=NOW)
     assert entry.preview == "phone is newer"

@@ -85,8 +85,8 @@ def _prepare(binding: Binding, spec: ToolSpec, raw: Any) -> ToolCall:
 
 
 def _spec(name: str) -> ToolSpec:
-    spec = REGISTRY.get(name)
-    if spec is None or name not in {s.name for s in tools()}:
+    spec = {s.name: s for s in tools()}.get(name)  # tools() registers them on first use
+    if spec is None:
         raise unknown_tool(name)
     return spec
 
@@ -146,7 +146,7 @@ def _in_thread(fn: Any, *args: Any) -> Any:
 async def call_tool(binding: Binding, name: str, raw: Any, *, feed: Any = None) -> dict[str, Any]:
     """Run tool ``name`` for ``binding`` and return the MCP ``CallToolResult`` as a dict. Synchronous
     tools run in a worker thread; ``async`` ones (wait_for_message) on the event loop."""
-    spec = REGISTRY.get(name)
+    spec = {s.name: s for s in tools()}.get(name)
     if spec is None or not inspect.iscoroutinefunction(spec.handler):
         return await _in_thread(lambda: run_sync(binding, name, raw, feed=feed))
     started = time.monotonic()

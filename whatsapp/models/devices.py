@@ -249,6 +249,17 @@ class Device(models.Model):
             if permanent:
                 DeviceEvent.append(self.pk, EventType.DEVICE_LOGGED_OUT, {**self.lifecycle_payload(), **payload})
 
+    def request_reconnect(self) -> None:
+        """Bring a stored session back (``authenticate`` without a phone number): the device is
+        linked again in the database's eyes, so the fleet starts its runner, which connects with the
+        stored session; it stays ``connecting`` until WhatsApp confirms, and a session WhatsApp
+        refuses ends as a disconnect again."""
+        if not self.session_jid:
+            raise WhatsAppError(ErrorCode.AUTH_SESSION_EXPIRED, "No stored session to reconnect.",
+                                details={"status": self.status})
+        self._transition((S.DISCONNECTED,), None, status=S.CONNECTED,
+                         connection_state=ConnectionState.CONNECTING, last_error_code="")
+
     def destroy(self) -> None:
         """Terminal: the device keeps its history but can never be used again."""
         from whatsapp import wakeups

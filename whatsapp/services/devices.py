@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -22,6 +24,7 @@ from whatsapp.services.commands import await_command
 # How long linking may take to produce its first QR or pairing code (a runner must start first).
 LINK_TIMEOUT_S = 30.0
 LOGOUT_TIMEOUT_S = 15.0
+RECONNECT_TIMEOUT_S = 10.0
 
 
 def create_device(app: App, name: str, *, wait_s: float | None = None) -> Device:
@@ -68,6 +71,28 @@ def disconnect_device(device: Device, *, wait_s: float = LOGOUT_TIMEOUT_S) -> De
         await_command(command, wait_s + 1)
     device.refresh_from_db()
     return device
+
+
+def reconnect_device(device: Device, *, wait_s: float = RECONNECT_TIMEOUT_S) -> Device:
+    """Reconnect a stored session and wait until WhatsApp confirms it. ``AUTH_SESSION_EXPIRED``
+    when there is no stored session, or it did not come back within ``wait_s`` (expired or revoked)."""
+    device.refresh_from_db()
+    device.ensure_alive()
+    if device.status == DeviceStatus.DISCONNECTED:
+        device.request_reconnect()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        device.refresh_from_db()
+        if device.status == DeviceStatus.CONNECTED and device.connection_state == ConnectionState.OPEN:
+            return device
+        if device.status != DeviceStatus.CONNECTED:
+            break
+        time.sleep(0.2)
+    raise WhatsAppError(ErrorCode.AUTH_SESSION_EXPIRED,
+                        "The stored session did not reconnect: it may have expired or been revoked. Call "
+                        "authenticate again with a phone number to re-link.",
+                        details={"status": device.status, "connection_state": device.connection_state,
+                                 "last_error_code": device.last_error_code or None})
 
 
 def destroy_device(device: Device) -> Device:
