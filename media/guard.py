@@ -1,6 +1,6 @@
 """The file guard: which local files ``send_file`` may send, and the per-app media quota.
 
-:func:`check_upload_path` runs reference/mcp-tools.md §2.15 steps 2–7 in that order, and the first
+:func:`check_upload_path` runs reference/mcp-tools.md §2.15 steps 2-7 in that order, and the first
 failure wins:
 
 1. the argument itself (not empty, at most 500 characters, no NUL byte, absolute) —
@@ -117,9 +117,9 @@ def _check_confined(file_path: str, real_path: str, app: App | None) -> None:
                                       f"({', '.join(allowed)}); symlinks and '..' are resolved first.",
                            allowed_dirs=allowed)
     media_dir = os.path.realpath(Path(settings.MEDIA_ROOT) / "media")
-    if app is not None and _inside(real_path, media_dir):
-        if not _inside(real_path, os.path.join(media_dir, str(app.pk))):
-            raise _refuse_path(file_path, "That file belongs to another app's media.")
+    own_dir = os.path.join(media_dir, str(app.pk)) if app is not None else None
+    if own_dir is not None and _inside(real_path, media_dir) and not _inside(real_path, own_dir):
+        raise _refuse_path(file_path, "That file belongs to another app's media.")
 
 
 def _sensitive(name: str) -> str | None:
@@ -158,10 +158,11 @@ def _read_regular_file(file_path: str, real_path: str) -> bytes:
         raise _not_found(file_path, f"No file at {file_path}.") from None
     except OSError as error:
         raise _not_found(file_path, f"{file_path} cannot be opened ({error.strerror}).") from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise _not_found(file_path, f"{file_path} is not a regular file.")
     with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise _not_found(file_path, f"{file_path} is not a regular file.")
         limit = settings.MEDIA_MAX_BYTES
         if info.st_size > limit:
             raise WhatsAppError(ErrorCode.MEDIA_TOO_LARGE, f"The file is {info.st_size} bytes; the limit is {limit}.",

@@ -27,7 +27,7 @@ import magic
 from whatsapp.errors import ErrorCode, WhatsAppError
 
 __all__ = ["DANGEROUS_EXTENSIONS", "FILE_KINDS", "MIME_ALLOW_LIST", "canonical_mime", "check_file_kind",
-           "check_media", "detect", "extension_of", "sniff"]
+           "check_media", "detect", "extension_of", "real_mime", "sniff"]
 
 SNIFF_BYTES = 8192
 OCTET_STREAM = "application/octet-stream"
@@ -51,7 +51,8 @@ _ALIASES: dict[str, str] = {
     "application/x-zip": "application/zip", "application/x-gzip": "application/gzip",
     "application/x-rar": "application/vnd.rar", "application/x-rar-compressed": "application/vnd.rar",
     "application/x-tar": "application/x-tar", "text/x-markdown": "text/markdown",
-    "application/cdfv2": "application/x-ole-storage", "video/avi": "video/x-msvideo", "video/msvideo": "video/x-msvideo",
+    "application/cdfv2": "application/x-ole-storage", "video/avi": "video/x-msvideo",
+    "video/msvideo": "video/x-msvideo",
 }
 
 _IMAGE = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -354,6 +355,20 @@ def detect(content: bytes, file_name: str | None = None) -> str:
         return _OLE_BY_EXTENSION.get(extension, detected)
     if detected == "video/mp4" and extension in _M4A_EXTENSIONS and b"vide" not in _iso_handlers(content):
         return "audio/mp4"
+    return detected
+
+
+def real_mime(content: bytes, *, declared_mime: str | None = None, file_name: str | None = None) -> str:
+    """The MIME type to record for content someone else labelled (received media): what the
+    content is (:func:`detect`), or the sender's label when the content does not contradict it —
+    the label is often more precise (``audio/mp4`` for an M4A that libmagic calls ``video/mp4``) —
+    or when the content is unknown."""
+    declared = canonical_mime(declared_mime)
+    detected = detect(content, file_name) if content else OCTET_STREAM
+    if declared in _GENERIC:
+        return detected
+    if detected in _GENERIC or _compatible(declared, detected):
+        return declared
     return detected
 
 

@@ -179,3 +179,30 @@ class RunnerSide:
         assert not self._thread.is_alive(), "the runner side hung"
         if self.errors:
             raise self.errors[0]
+
+
+class ScriptedRunner(RunnerSide):
+    """A runner side answering exactly the next ``len(answers)`` commands, one at a time and in order
+    (a tool that asks WhatsApp twice, or retries a send, gets its second command answered while it
+    waits)."""
+
+    def __init__(self, device_id: Any, answers: list[Callable[[DeviceCommand], None]], **kwargs: Any) -> None:
+        super().__init__(device_id, lambda command: None, **kwargs)
+        self.answers = list(answers)
+
+    def _work(self) -> None:
+        try:
+            time.sleep(self.delay_s)
+            give_up_at = time.monotonic() + self.give_up_s
+            while self.answers and time.monotonic() < give_up_at:
+                if not self._queued():
+                    time.sleep(0.01)
+                    continue
+                with contextlib.suppress(OperationalError):
+                    for command in DeviceCommand.claim(self.device_id):
+                        self.answers.pop(0)(command)
+                        self.handled.append(command)
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            connection.close()

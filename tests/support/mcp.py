@@ -40,21 +40,22 @@ class Outcome:
         return (self.data.get("error") or {}).get("details", {})
 
 
-def call(device: Device, name: str, **arguments: Any) -> Outcome:
+def call(device: Device, name: str, /, **arguments: Any) -> Outcome:
     binding = Binding(device_id=device.pk, actor="mcp:test", app_id=device.app_id)
     return Outcome(run_sync(binding, name, arguments))
 
 
-def ok(device: Device, name: str, **arguments: Any) -> Outcome:
+def ok(device: Device, name: str, /, **arguments: Any) -> Outcome:
     """A call that must succeed."""
     outcome = call(device, name, **arguments)
     assert not outcome.is_error, outcome.text
     return outcome
 
 
-def refused(device: Device, name: str, code: ErrorCode, **arguments: Any) -> Outcome:
+def refused(device: Device, name: str, code: ErrorCode, /, **arguments: Any) -> Outcome:
     """A call that must fail with ``code``; its text starts with the code and category."""
     outcome = call(device, name, **arguments)
-    assert outcome.is_error and outcome.code is code, outcome.text
+    assert outcome.is_error, outcome.text
+    assert outcome.code is code, outcome.text
     assert outcome.text.startswith(f"{code.code} ({code.category})"), outcome.text
     return outcome

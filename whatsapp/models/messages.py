@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from whatsapp.engine.base import Kind
+from whatsapp.search.fields import SearchTextField
 
 
 class Direction(models.TextChoices):
@@ -63,6 +64,7 @@ class Message(models.Model):
     sender_name = models.TextField(blank=True)
 
     body = models.TextField(blank=True, help_text="Text, or the caption of a media message.")
+    search_text = SearchTextField(help_text="The body's search tokens (whatsapp.search); NULL until indexed.")
     quoted_wa_id = models.CharField(max_length=128, blank=True)
     content = models.JSONField(default=dict, blank=True,
                                help_text="Type-specific fields: location, contact card, poll options.")

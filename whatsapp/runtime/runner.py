@@ -31,6 +31,7 @@ from django.db import close_old_connections, connection, transaction
 
 from approvals import replies
 from approvals.models import Approval
+from media import retrieval
 from whatsapp import wakeups
 from whatsapp.engine import base, create_engine
 from whatsapp.errors import ErrorCode, WhatsAppError
@@ -46,7 +47,7 @@ from whatsapp.models import (
 )
 from whatsapp.models.commands import CLAIM_LIMIT
 from whatsapp.runtime.sending import SendBatch
-from whatsapp.services import ingest
+from whatsapp.services import ingest, throttles
 from whatsapp.services.devices import devices_to_run
 
 logger = logging.getLogger("whatsapp.runner")
@@ -58,6 +59,9 @@ CALLABLE = frozenset({
     "group_invite_link", "join_group", "leave_group", "update_participants", "set_group_name", "set_group_topic",
     "is_on_whatsapp", "user_info", "profile_picture", "lid_for_phone", "phone_for_lid",
 })
+# Operations the runner serves itself through ``call``: they need its engine and the store (a media
+# download writes the file here, so the bytes never travel through the command's JSON).
+RUNNER_CALLS = {"download_media": retrieval.fetch_to_store}
 # Events that only add facts to the store; they are ingested in batches. Lifecycle events change
 # the runner's own state and are handled one by one.
 DATA_EVENTS = (base.MessageReceived, base.HistoryBatch, base.ReceiptReceived, base.ReactionReceived,
@@ -153,6 +157,10 @@ class DeviceRunner:
         try:
             if self.device.status == DeviceStatus.CONNECTED and self.engine.has_session():
                 self._connect()
+            elif self.device.status == DeviceStatus.CONNECTED:
+                # Linked in the database, but the WhatsApp session is gone (e.g. a reconnect asked of a
+                # session whose keys were lost): say so instead of looking connected forever.
+                self.device.mark_disconnected(ErrorCode.AUTH_SESSION_EXPIRED, permanent=True, reason="session_missing")
             while not self.stopping.is_set():
                 busy = self._drain_events()
                 now = time.monotonic()
@@ -398,6 +406,7 @@ class DeviceRunner:
                 self.linking = False
                 self.reconnect_attempt, self.reconnect_at = 0, None
                 device.mark_connected(phone, lid, push_name, session_jid=phone)
+                throttles.reset_auth_cooldown(device)  # a link ends the failed-pairing cooldown (§1.11)
                 self.next_probe_at = time.monotonic() + settings.HEALTH_CHECK_INTERVAL_SEC
                 self._apply_presence_mode()
                 if self.just_paired:
@@ -595,6 +604,10 @@ class DeviceRunner:
 
     def _cmd_call(self, command: DeviceCommand) -> None:
         method = command.payload.get("method", "")
+        if method in RUNNER_CALLS:
+            value = RUNNER_CALLS[method](self.engine, self.device, **command.payload.get("args", {}))
+            command.succeed({"value": to_jsonable(value)})
+            return
         if method not in CALLABLE:
             raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"unknown device operation {method!r}")
         result = getattr(self.engine, method)(**command.payload.get("args", {}))

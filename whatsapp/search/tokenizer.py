@@ -2,7 +2,7 @@
 
 Indexed text and query terms go through the same function, so a term matches exactly when the
 tokens are equal, whatever the backend: text is NFKD-normalised, case-folded and stripped of
-combining marks (``Café`` → ``cafe``, ``ＡＢＣ`` → ``abc``, ``ﬁle`` → ``file``), then split on
+combining marks (``Café`` → ``cafe``, full-width ``ABC`` → ``abc``, ``ﬁle`` → ``file``), then split on
 everything that is not a letter, a number or a (non-combining) mark, so ``e-mail`` is the two tokens
 ``e`` ``mail`` and ``it's`` is ``it`` ``s``. Han ideographs and kana are tokens of one character each
 (those scripts put no spaces between words), so a word of them is found as a phrase of characters.

@@ -107,17 +107,18 @@ def _run(device: Device, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     return await_command(command, ACTION_TIMEOUT_S + 1)
 
 
-def _ensure_own_and_sent(message: Message, verb: str) -> None:
+def ensure_own_and_sent(message: Message, verb: str) -> None:
+    """Edits and revokes: our own message, on WhatsApp, not deleted (surfaces check it before a rate token)."""
     if not message.from_me:
         raise _validation(f"Only messages sent by this account can be {verb}; {message.wa_id!r} was sent by "
                           f"{message.sender_jid or message.chat.jid}.", "message_id", message_id=message.wa_id)
     if message.status in (DeliveryStatus.QUEUED, DeliveryStatus.FAILED):
         raise _validation(f"Message {message.wa_id!r} is {message.status}, not on WhatsApp: it cannot be {verb}.",
                           "message_id", message_id=message.wa_id, status=message.status)
-    _ensure_not_revoked(message, verb)
+    ensure_not_revoked(message, verb)
 
 
-def _ensure_not_revoked(message: Message, verb: str) -> None:
+def ensure_not_revoked(message: Message, verb: str) -> None:
     if message.revoked_at is not None:
         raise _validation(f"Message {message.wa_id!r} was deleted for everyone; it cannot be {verb}.",
                           "message_id", message_id=message.wa_id)
@@ -209,7 +210,7 @@ def react(device: Device, message_wa_id: str, emoji: str) -> ReactionResult:
                           "reaction.", "emoji")
     live(device)
     message = _stored(device, wa_id)
-    _ensure_not_revoked(message, "reacted to")
+    ensure_not_revoked(message, "reacted to")
     action_id = new_message_id()
     result = _run(device, CommandKind.REACT, {
         "chat_jid": message.chat.jid, "target_wa_id": message.wa_id,
@@ -236,7 +237,7 @@ def edit_message(device: Device, message_wa_id: str, text: str) -> ActionResult:
                                                                  "length": len(text)})
     live(device)
     message = _stored(device, wa_id)
-    _ensure_own_and_sent(message, "edited")
+    ensure_own_and_sent(message, "edited")
     if message.type != MessageType.TEXT:
         raise _validation(f"Only text messages can be edited; {message.wa_id!r} is a {message.type} message.",
                           "message_id", message_id=message.wa_id, type=message.type)
@@ -256,7 +257,7 @@ def revoke_message(device: Device, message_wa_id: str) -> ActionResult:
     wa_id = _clean_id(message_wa_id)
     live(device)
     message = _stored(device, wa_id)
-    _ensure_own_and_sent(message, "deleted")
+    ensure_own_and_sent(message, "deleted")
     action_id = new_message_id()
     result = _run(device, CommandKind.REVOKE, {
         "chat_jid": message.chat.jid, "target_wa_id": message.wa_id,

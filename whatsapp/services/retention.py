@@ -6,7 +6,8 @@
 * the event log's entries older than that (their payloads carry message text too), except those a
   webhook delivery still has to send;
 * decided or expired approvals older than that (pending ones are the expiry job's);
-* audit rows older than ``AUDIT_RETENTION_DAYS``.
+* audit rows older than ``AUDIT_RETENTION_DAYS``;
+* rate-limit and auth-throttle rows their windows no longer need.
 
 Media an undelivered webhook still points to (``media_path``) is kept, message and file, until the
 delivery is done: a receiver must be able to fetch what it is told about.
@@ -28,6 +29,7 @@ from audit.models import AuditLog
 from media.models import MediaFile
 from whatsapp.models import Chat, DeviceEvent, Direction, Message
 from whatsapp.models.webhooks import OPEN_STATES
+from whatsapp.services import throttles
 from whatsapp.services.ingest import preview_of
 from whatsapp.webhooks.services import media_paths_held
 
@@ -45,6 +47,7 @@ class PurgeReport:
     events: int = 0
     approvals: int = 0
     audit_rows: int = 0
+    throttle_hits: int = 0
     missing_files: list[str] = field(default_factory=list)
 
 
@@ -58,6 +61,7 @@ def purge_expired(now: datetime | None = None) -> PurgeReport:
     report.events = _purge_events(cutoff)
     report.approvals = Approval.objects.filter(created_at__lt=cutoff).exclude(
         status=ApprovalStatus.PENDING).delete()[1].get(Approval._meta.label, 0)
+    report.throttle_hits = throttles.purge_old_hits(now)
     report.audit_rows = AuditLog.objects.filter(
         created_at__lt=now - timedelta(days=settings.AUDIT_RETENTION_DAYS)).delete()[1].get(AuditLog._meta.label, 0)
     logger.info("retention purge: %s", report)

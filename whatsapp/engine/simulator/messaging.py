@@ -318,6 +318,9 @@ class MessagingMixin:
     # --- media -------------------------------------------------------------------------------
 
     def download_media(self, media: MediaRef) -> bytes:
+        # whatsmeow fetches the media servers' addresses over the live connection first, so a
+        # download needs the session online, and the ``timeout`` fault strikes it like any round trip.
+        self.require_online("download_media")
         token = (media.locator or {}).get("blob", "")
         blob = retrying(lambda: MediaBlob.objects.filter(token=token).first(), atomic=False) if token else None
         if blob is None or blob.expired:

@@ -33,7 +33,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["no_migrate"]:
-            call_command("migrate", interactive=False, verbosity=0)
+            call_command("migrate", interactive=False, verbosity=0)  # repairs the search index after it
+        else:
+            from whatsapp.search.index import ensure_index
+
+            ensure_index()
         self._ensure_superuser_from_env()
 
         embedded = None
