@@ -42,7 +42,8 @@ def send(request: HttpRequest, device_id: uuid.UUID, body: SendMessage, response
 def history(request: HttpRequest, device_id: uuid.UUID, filters: Query[HistoryFilters]) -> dict:
     """Both directions, live and history-sync messages. Pass `next_cursor` back as `cursor` for the
     next (older) page; pages are stable while new messages arrive. A destroyed device's history stays
-    readable. `q` is a case-insensitive substring match for now (full-text search comes later)."""
+    readable. `q` is a full-text query: keywords (all required), `"phrases"`, `prefix*` and upper-case
+    `AND`, `OR`, `NOT`; case and accents are ignored."""
     page = list_messages(device_of(request, device_id, alive=False), chat_jid=filters.chat_jid,
                          direction=filters.direction, before=filters.before, after=filters.after, q=filters.q,
                          limit=filters.limit, cursor=filters.cursor)

@@ -115,6 +115,23 @@ def search_messages(device: Device, query: str, *, chat_jids: list[str] | None =
     return SearchPage(page.hits, page.total, page.has_more, degraded=vendor in ("sqlite", "postgresql"))
 
 
+def matching(device: Device, scope: QuerySet[Message], query: str) -> QuerySet[Message]:
+    """``scope`` narrowed to the messages ``query`` matches, as a lazy queryset the caller orders and
+    pages (the REST history's ``q``). Same syntax and index as :func:`search_messages`; raises its
+    ``VALIDATION_ERROR`` and ``SEARCH_QUERY_TOO_LONG``."""
+    node = parse(query)
+    if isinstance(node, Nothing):
+        return scope.none()
+    pending = _index_pending(device, scope, node)
+    vendor = connections[router.db_for_read(Message)].vendor
+    if vendor == "sqlite":
+        return scope.filter((_HAS_TEXT & fts5_condition(node)) | Q(pk__in=pending))
+    if vendor == "postgresql":
+        return scope.filter((_HAS_TEXT & tsquery_condition(node)) | Q(pk__in=pending))
+    padded = scope.annotate(**{PADDED: Concat(Value(" "), "search_text", Value(" "), output_field=TextField())})
+    return padded.filter((_HAS_TEXT & like_condition(node)) | Q(pk__in=pending))
+
+
 def _index_pending(device: Device, scope: QuerySet[Message], node: Node) -> list[int]:
     """Index the device's messages not indexed yet (see :mod:`whatsapp.search.fields`); if that
     write fails (a locked database), match those in scope here instead. Returns the ids of pending

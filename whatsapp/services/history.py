@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from whatsapp.errors import ErrorCode, WhatsAppError
 from whatsapp.models import Chat, Device, Direction, Message
+from whatsapp.search.service import matching
 from whatsapp.services.messages import resolve_recipient
 from whatsapp.services.policies import ensure_allowed, whitelist_for
 
@@ -81,9 +82,8 @@ def list_messages(device: Device, *, chat_jid: str | None = None, direction: str
     """One page of the device's messages, newest first.
 
     ``direction`` is ``in``/``out`` (``inbound``/``outbound`` accepted); ``before``/``after`` are
-    exclusive bounds on WhatsApp's timestamp; ``q`` is, for now, a case-insensitive substring of
-    the text or caption — full-text search (SPEC §8: phrases, AND/OR/NOT, prefixes, ranking) is a
-    later issue and will replace it here, behind the same parameter.
+    exclusive bounds on WhatsApp's timestamp; ``q`` is a full-text query in the store's search syntax
+    (keywords, ``"phrases"``, ``prefix*``, ``AND``/``OR``/``NOT``; see :mod:`whatsapp.search`).
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise WhatsAppError(ErrorCode.VALIDATION_ERROR, f"limit must be 1..{MAX_LIMIT}.", details={"field": "limit"})
@@ -107,7 +107,7 @@ def list_messages(device: Device, *, chat_jid: str | None = None, direction: str
         if len(q) > MAX_QUERY_CHARS:
             raise WhatsAppError(ErrorCode.SEARCH_QUERY_TOO_LONG, details={"field": "q", "max": MAX_QUERY_CHARS,
                                                                          "length": len(q)})
-        messages = messages.filter(body__icontains=q)
+        messages = matching(device, messages, q)
     if cursor:
         stamp, pk = decode_cursor(cursor)
         messages = messages.filter(Q(timestamp__lt=stamp) | Q(timestamp=stamp, pk__lt=pk))

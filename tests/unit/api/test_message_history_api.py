@@ -154,6 +154,22 @@ def test_filter_by_text_ignores_case(api, device, stored) -> None:
 
 
 @pytest.mark.django_db
+def test_q_is_the_stores_full_text_search(api, device) -> None:
+    chat = make_chat(device, PHONE)
+    texts = {"A": "See you tomorrow at the café", "B": "tomorrow? see what you can do", "C": "The deadline moved",
+             "D": "e-mail me the C++ notes", "E": "no deadlines here"}
+    for minute, (wa_id, text) in enumerate(texts.items()):
+        make_message(device, chat, wa_id=wa_id, body=text, timestamp=at(minute))
+    assert ids(history(api, device, q='"see you tomorrow"')) == ["A"]  # a phrase, not the words anywhere
+    assert ids(history(api, device, q="see tomorrow")) == ["B", "A"]  # every word, any order
+    assert ids(history(api, device, q="deadl*")) == ["E", "C"]  # a prefix
+    assert ids(history(api, device, q="deadline OR cafe")) == ["C", "A"]  # accents folded
+    assert ids(history(api, device, q="tomorrow NOT café")) == ["B"]
+    assert ids(history(api, device, q="e-mail")) == ["D"]
+    assert ids(history(api, device, q='C++ "unbalanced')) == []  # never an error
+
+
+@pytest.mark.django_db
 def test_filters_combine(api, device, stored) -> None:
     assert ids(history(api, device, chat_jid=PHONE, direction="out", after=at(2).isoformat())) == ["M3"]
 
