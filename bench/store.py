@@ -8,30 +8,36 @@ For each database it builds a fresh one (PostgreSQL: a new database on ``--postg
 afterwards; SQLite: a file in a temporary directory, with the gateway's own pragmas), migrates it, and
 runs the figures in a child process of its own (Django is configured once per process):
 
-* **load**: one device and its chats (direct chats by phone JID, some with a LID twin, LID-only chats,
-  groups with many senders) made through ``ingest.chat_for``, then the bulk of the corpus (``--messages``
-  minus the measured messages below) written with ``Message.objects.bulk_create`` in large batches —
-  the model's own field values (``search_text`` is set by ``SearchTextField.pre_save``, exactly as on
-  every save) and the database's own triggers filling the index (tsvector + GIN, or FTS5). This part
-  skips what the real path adds per message (chat preview, device event) and is not a figure, only
-  its time is printed. PostgreSQL then gets ``VACUUM ANALYZE`` (what autovacuum would do), and the
-  index is checked (structures present, and a sample of rows: ``search_text`` and the vector or FTS
-  entry equal to what the real path writes).
+* **load** (not a figure, only timed): one device and its chats (direct chats by phone JID, a third
+  of them with a LID twin, LID-only chats, groups of 3 to 60 members, some addressed by LID) made through
+  ``ingest.chat_for`` and ``ingest.link_identity``; then the bulk of the corpus (``--messages`` minus
+  the measured messages below) written fast: each row's values are the model's own (``pre_save`` and
+  ``get_db_prep_save`` of every field, as ``bulk_create`` does, so ``search_text`` is exactly what every
+  save writes), sent with COPY (PostgreSQL) or ``executemany`` (SQLite), and indexed by the database's
+  own triggers (tsvector + GIN, or FTS5). What the real path adds per message (chat preview, device
+  event) is skipped there. PostgreSQL then gets ``VACUUM ANALYZE`` (what autovacuum would do); SQLite
+  gets nothing (the gateway never runs ANALYZE). The index is then checked: structures present, and a
+  random sample of rows with the ``search_text`` and index entry the real path writes.
 * **history**: ``--history`` messages through ``ingest_history`` (the runner's path for a history-sync
-  batch) in batches of ``--batch`` — messages/s, indexing included.
-* **live**: ``--live`` messages through ``ingest_message`` one at a time, as the runner stores live
-  messages (each in its own transaction, autocommit outside) — p50/p95/p99/max.
+  batch) in batches of ``--batch``: messages/s, indexing included, and SQL statements per message.
+* **live**: ``--live`` messages through ``ingest_message``, one at a time, as the runner stores a live
+  message (its own transaction): p50/p95/p99/max after 50 warm-up messages.
+* **diagnostic** (PostgreSQL, unless ``--no-diagnostics``): a smaller history and live pass with
+  ``synchronous_commit=off`` on the session, to show how much of the time is the WAL flush at commit.
+  Not a figure: the server's settings are what the figures use.
 * **search**: ``--queries`` queries of each kind through ``search_messages(device, q, limit=20)``
   (newest first) over everything stored: **keyword** (one word, drawn equally from four frequency
-  bands of the vocabulary: top 50, 50–500, 500–5,000, rarer), **phrase** (``"w1 w2"`` or three words,
-  consecutive tokens of stored messages) and **prefix** (``wor*``, 3–6 characters of a word from the
-  same four bands). p50/p95/p99/max per kind, then by number of hits, and the time by statement
-  (pending-index check, page, count).
+  bands of the vocabulary: ranks 0-49, 50-499, 500-4,999, rarer), **phrase** (two or three consecutive
+  tokens of a stored message, quoted) and **prefix** (``wor*``: 3 to 6 characters of a word from the
+  same four bands). p50/p95/p99/max per kind, then by band and by number of hits, with the SQL time
+  per statement (pending-index check, page, count) and the slowest queries.
 
 The corpus is deterministic (``--seed``): a vocabulary of common English chat words followed by
-generated words (some accented), drawn with a Zipf distribution; message lengths from one word to a
-few paragraphs; 25 % sent from the own phone, 4 % images (most with a caption). Prints one human line
-per figure and, last, one JSON line with every figure.
+generated words (some accented), drawn with a Zipf-Mandelbrot distribution; 60 % of messages have 1-8
+words, 32 % 9-30, 8 % 31-150; 25 % are sent from the own phone, 4 % are images (most with a caption).
+The machine's other work is measured too (cores used by the machine, this process, its database
+backend and everything else, per phase): on a shared 2-core machine it moves every figure. Prints one
+human line per figure and, last, one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -72,10 +78,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--queries", type=int, default=200, help="Measured search queries of each kind.")
-    parser.add_argument("--history", type=int, default=20_000, help="Messages measured through ingest_history.")
+    parser.add_argument("--history", type=int, default=5_000, help="Messages measured through ingest_history.")
     parser.add_argument("--batch", type=int, default=500, help="Messages per history-sync batch.")
     parser.add_argument("--live", type=int, default=2_000, help="Messages measured through ingest_message.")
-    parser.add_argument("--load-batch", type=int, default=5_000, help="Rows per bulk_create call of the load.")
+    parser.add_argument("--load-batch", type=int, default=5_000, help="Rows per COPY / executemany of the load.")
+    parser.add_argument("--no-diagnostics", action="store_true",
+                        help="Skip the PostgreSQL pass with synchronous_commit=off (where the commit wait goes).")
+    parser.add_argument("--keep-database", action="store_true",
+                        help="Leave the PostgreSQL database in place (its URL is printed), to inspect plans.")
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--backend", choices=("postgres", "sqlite"), help=argparse.SUPPRESS)  # the child's
@@ -84,7 +94,7 @@ def parse_args() -> argparse.Namespace:
 
 # --- the corpus --------------------------------------------------------------------------------------
 
-COMMON = """the i you to a and it is in of that for me my on be have this we so just do with not what
+_COMMON_WORDS = """the i you to a and it is in of that for me my on be have this we so just do with not what
 are at but can was if your get all no will up like ok out about know now go one how there when time
 don't good am yeah they see think he send today tomorrow call back need want did has been come please
 right going thanks let lol from here then still would meeting really she them work got new sure an
@@ -93,9 +103,11 @@ should where who also after night love free said take any much soon over next le
 pick leave done great thank hey hi nice thing before dinner lunch money pay car house office people
 phone message order price photo video file link address party weekend monday friday saturday sunday
 already again help ready late early minutes hours school kids mom dad guys everyone family birthday
-happy coffee beer food train bus flight hotel trip invoice delivery project deadline report client""".split()
-SYLLABLES = ("ka lo mi ra ten vos pel dri su ne tor ba chi gan fel wi mo ste lu qua zen ro ny da pha ki "
-             "ser vel ul or an em is tra bo cu del fa gri ho jo lem mar nor pi sil tu ver xa yo zu").split()
+happy coffee beer food train bus flight hotel trip invoice delivery project deadline report client"""
+COMMON = _COMMON_WORDS.split()
+_SYLLABLES = ("ka lo mi ra ten vos pel dri su ne tor ba chi gan fel wi mo ste lu qua zen ro ny da pha ki "
+              "ser vel ul or an em is tra bo cu del fa gri ho jo lem mar nor pi sil tu ver xa yo zu")
+SYLLABLES = _SYLLABLES.split()
 ACCENTS = {"e": "é", "a": "à", "o": "ö", "u": "ü", "i": "í", "n": "ñ"}
 
 
@@ -115,7 +127,7 @@ class Corpus:
                 seen.add(word)
                 words.append(word)
         self.words = words
-        weights = [1.0 / (rank + 2.7) for rank in range(len(words))]  # Zipf–Mandelbrot
+        weights = [1.0 / (rank + 2.7) for rank in range(len(words))]  # Zipf-Mandelbrot
         self.cumulative = list(_accumulate(weights))
         self.chats = self._chats()
         self.chat_weights = list(_accumulate(1.0 / (i + 1) ** 0.8 for i in range(len(self.chats))))
@@ -291,6 +303,49 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _busy_jiffies() -> int:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+
+
+def _process_jiffies(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+class CpuShare:
+    """Cores used during a phase: by the whole machine, by this process, by its database backend
+    (PostgreSQL), and by everything else — other work on the machine competes for its 2 cores."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        self.backend = 0
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.backend = cursor.fetchone()[0]
+        self.started = time.monotonic()
+        self.machine, self.own = _busy_jiffies(), _process_jiffies(os.getpid())
+        self.db = _process_jiffies(self.backend) if self.backend else 0
+
+    def stop(self) -> dict[str, float]:
+        wall = (time.monotonic() - self.started) * os.sysconf("SC_CLK_TCK")
+        machine = _busy_jiffies() - self.machine
+        own = _process_jiffies(os.getpid()) - self.own
+        db = (_process_jiffies(self.backend) - self.db) if self.backend else 0
+        return {"machine_cores": round(machine / wall, 2), "bench_cores": round(own / wall, 2),
+                "db_backend_cores": round(db / wall, 2), "other_cores": round(max(0, machine - own - db) / wall, 2),
+                "load_average": load_average()}
+
+
 # --- the child: one database -------------------------------------------------------------------------
 
 def setup_device(corpus: Corpus) -> tuple[Any, dict[str, int]]:
@@ -311,13 +366,14 @@ def setup_device(corpus: Corpus) -> tuple[Any, dict[str, int]]:
     return device, chat_ids
 
 
-def as_model(device: Any, chat_ids: dict[str, int], message: Any) -> Any:
-    """The ``Message`` that ``ingest_message(..., from_history=True)`` creates for ``message``."""
-    from whatsapp.models import DeliveryStatus, Direction, Message
+def message_values(chat_ids: dict[str, int], message: Any) -> dict[str, Any]:
+    """The fields ``ingest_message(..., from_history=True)`` gives the ``Message`` it creates for
+    ``message`` (the others keep the model's defaults)."""
+    from whatsapp.models import DeliveryStatus, Direction
 
     media = message.media
-    return Message(
-        device=device, chat_id=chat_ids[message.chat_jid], wa_id=message.wa_id,
+    return dict(  # noqa: C408 - the keyword arguments of ingest_message's Message.objects.create
+        chat_id=chat_ids[message.chat_jid], wa_id=message.wa_id,
         direction=Direction.OUTBOUND if message.from_me else Direction.INBOUND,
         type=str(message.kind), from_me=message.from_me,
         sender_jid=message.sender_jid, sender_phone_jid=message.sender_phone_jid, sender_lid=message.sender_lid,
@@ -334,29 +390,57 @@ def as_model(device: Any, chat_ids: dict[str, int], message: Any) -> Any:
 
 def load(device: Any, chat_ids: dict[str, int], corpus: Corpus, count: int, start: datetime, end: datetime,
          batch: int) -> dict[str, Any]:
-    from django.db import connection, transaction
+    """Write ``count`` messages fast. Each row holds the model's own column values, made as
+    ``bulk_create`` makes them (``pre_save`` then ``get_db_prep_save`` of each field; so ``search_text``
+    is ``SearchTextField.pre_save``'s, what every save writes): the fields ``ingest_message`` sets, and
+    for the others the defaults of a ``Message()`` made per batch. Sent with COPY (PostgreSQL) or
+    ``executemany`` (SQLite); the database's triggers index the rows."""
+    from types import SimpleNamespace
 
+    from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+    from whatsapp.engine.base import InboundMessage
     from whatsapp.models import Message
 
+    connection = connections[DEFAULT_DB_ALIAS]  # not the proxy: its attribute lookups cost more than a field
+    fields = [field for field in Message._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    varying = set(message_values({"": 0}, InboundMessage(wa_id="", chat_jid="", sender_jid="", timestamp=start)))
     started = time.monotonic()
     stream = corpus.stream("3EB0B", count, start, end)
-    done, report_at = 0, time.monotonic() + 30
+    done, report_at = 0, time.monotonic() + 60
     while done < count:
-        rows = [as_model(device, chat_ids, message) for message in _take(stream, min(batch, count - done))]
-        with transaction.atomic():
-            Message.objects.bulk_create(rows)
+        defaults = Message(device=device)
+        template = [field.get_db_prep_save(field.pre_save(defaults, True), connection) for field in fields]
+        plan = [(i, field) for i, field in enumerate(fields) if field.attname in varying or field.name == "search_text"]
+        rows = []
+        for message in _take(stream, min(batch, count - done)):
+            values = SimpleNamespace(**message_values(chat_ids, message))
+            row = template.copy()
+            for i, field in plan:
+                row[i] = field.get_db_prep_save(field.pre_save(values, True), connection)
+            rows.append(row)
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                with cursor.cursor.copy(f"COPY whatsapp_message ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" * len(fields))
+                cursor.cursor.executemany(f"INSERT INTO whatsapp_message ({columns}) VALUES ({marks})", rows)
         done += len(rows)
         if time.monotonic() > report_at:
             say(f"  load: {done:,}/{count:,} rows, {done / (time.monotonic() - started):,.0f} rows/s")
-            report_at = time.monotonic() + 30
+            report_at = time.monotonic() + 60
     loaded_s = time.monotonic() - started
-    figures = {"rows": count, "seconds": round(loaded_s, 1), "rows_per_s": round(count / loaded_s) if count else 0}
-    if connection.vendor == "postgresql":
-        started = time.monotonic()
-        with connection.cursor() as cursor:
+    figures = {"rows": count, "seconds": round(loaded_s, 1), "rows_per_s": round(count / loaded_s) if count else 0,
+               "method": "COPY" if connection.vendor == "postgresql" else "executemany"}
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # what autovacuum would do after such a load
             cursor.execute("VACUUM ANALYZE whatsapp_message")
             cursor.execute("ANALYZE")
-        figures["vacuum_analyze_s"] = round(time.monotonic() - started, 1)
+            figures["vacuum_analyze_s"] = round(time.monotonic() - started, 1)
     return figures
 
 
@@ -395,15 +479,16 @@ def check_index(device: Any, sample: int = 2_000) -> dict[str, Any]:
 
 
 def measure_history(device: Any, corpus: Corpus, count: int, batch: int, start: datetime,
-                    end: datetime) -> dict[str, Any]:
+                    end: datetime, prefix: str = "3EB0H") -> dict[str, Any]:
     from django.db import connection
 
     from whatsapp.services.ingest import ingest_history
 
-    stream = corpus.stream("3EB0H", count, start, end)
+    stream = corpus.stream(prefix, count, start, end)
     batches = [_take(stream, min(batch, count - i)) for i in range(0, count, batch)]
     statements = Statements()
     times, stored = [], 0
+    cpu = CpuShare()
     with connection.execute_wrapper(statements):
         for messages in batches:
             started = time.perf_counter()
@@ -413,10 +498,10 @@ def measure_history(device: Any, corpus: Corpus, count: int, batch: int, start: 
     return {"messages": count, "stored": stored, "batch": batch, "seconds": round(total, 2),
             "msgs_per_s": round(count / total), "per_batch": spread(times),
             "statements_per_msg": round(sum(statements.count.values()) / count, 2),
-            "statements_by_kind_per_msg": statements.per(count)}
+            "statements_by_kind_per_msg": statements.per(count), "cpu": cpu.stop()}
 
 
-def measure_live(device: Any, corpus: Corpus, count: int) -> dict[str, Any]:
+def measure_live(device: Any, corpus: Corpus, count: int, prefix: str) -> dict[str, Any]:
     from django.db import connection
     from django.utils import timezone
 
@@ -424,18 +509,18 @@ def measure_live(device: Any, corpus: Corpus, count: int) -> dict[str, Any]:
 
     statements = Statements()
     times = []
+    cpu = CpuShare()
     with connection.execute_wrapper(statements):
         for i in range(count + 50):
-            message = corpus.message(f"3EB0L{i:012X}", timezone.now())
+            message = corpus.message(f"{prefix}{i:012X}", timezone.now())
             started = time.perf_counter()
             stored = ingest_message(device, message)
             elapsed = time.perf_counter() - started
             assert stored is not None
             if i >= 50:  # the first ones warm caches; not counted
                 times.append(elapsed)
-    figures = {"messages": count, "warmup": 50, **spread(times),
-               "statements_per_msg": round(sum(statements.count.values()) / (count + 50), 2)}
-    return figures
+    return {"messages": count, "warmup": 50, **spread(times),
+            "statements_per_msg": round(sum(statements.count.values()) / (count + 50), 2), "cpu": cpu.stop()}
 
 
 def measure_search(device: Any, corpus: Corpus, per_kind: int, seed: int) -> dict[str, Any]:
@@ -454,6 +539,7 @@ def measure_search(device: Any, corpus: Corpus, per_kind: int, seed: int) -> dic
         hits_by_band: defaultdict[str, list[int]] = defaultdict(list)
         statements = Statements()
         slowest: list[tuple[float, str, int | None]] = []
+        cpu = CpuShare()
         with connection.execute_wrapper(statements):
             for query, band in chosen:
                 started = time.perf_counter()
@@ -474,6 +560,7 @@ def measure_search(device: Any, corpus: Corpus, per_kind: int, seed: int) -> dic
             "sql_ms_per_query": {k: round(1000 * s / len(chosen), 2) for k, s in statements.seconds.items()},
             "statements_per_query": statements.per(len(chosen)),
             "slowest": [[round(t * 1000, 1), q, total] for t, q, total in slowest[:5]],
+            "cpu": cpu.stop(),
         }
     return figures
 
@@ -487,55 +574,75 @@ def run_backend(args: argparse.Namespace) -> None:
 
     from whatsapp.models import Message
 
+    vendor = connection.vendor
     total = args.messages
-    history, live = min(args.history, total // 2), min(args.live, total // 4)
-    bulk = total - history - live
+    history, live = min(args.history, total // 4), min(args.live, total // 10)
+    diagnostic = vendor == "postgresql" and not args.no_diagnostics
+    extra = (min(1_000, history), min(500, live)) if diagnostic else (0, 0)
+    bulk = total - history - live - sum(extra)
     corpus = Corpus(args.seed)
-    figures: dict[str, Any] = {"vendor": connection.vendor, "messages": total}
-    if connection.vendor == "sqlite":
+    figures: dict[str, Any] = {"vendor": vendor, "messages": total}
+    if vendor == "sqlite":
         with connection.cursor() as cursor:
             figures["sqlite_settings"] = {"version": cursor.execute("SELECT sqlite_version()").fetchone()[0]}
             for pragma in ("journal_mode", "synchronous", "cache_size", "mmap_size"):
                 figures["sqlite_settings"][pragma] = cursor.execute(f"PRAGMA {pragma}").fetchone()[0]
-        say(f"[sqlite] settings: {figures['sqlite_settings']}")
+        say(f"[sqlite] settings: {figures['sqlite_settings']} (no ANALYZE: the gateway never runs one)")
     now = timezone.now()
     device, chat_ids = setup_device(corpus)
-    say(f"[{connection.vendor}] device with {len(chat_ids)} chats; loading {bulk:,} messages "
-        f"(bulk_create, batches of {args.load_batch:,})")
-    figures["load"] = load(device, chat_ids, corpus, bulk, now - timedelta(days=730), now - timedelta(days=2),
+    say(f"[{vendor}] device with {len(chat_ids)} chats; loading {bulk:,} messages "
+        f"({'COPY' if vendor == 'postgresql' else 'executemany'}, batches of {args.load_batch:,}); "
+        f"load average {load_average()}")
+    figures["load"] = load(device, chat_ids, corpus, bulk, now - timedelta(days=730), now - timedelta(days=3),
                            args.load_batch)
-    say(f"[{connection.vendor}] loaded {bulk:,} rows in {figures['load']['seconds']} s "
+    say(f"[{vendor}] loaded {bulk:,} rows in {figures['load']['seconds']} s "
         f"({figures['load']['rows_per_s']:,} rows/s)"
         + (f", VACUUM ANALYZE {figures['load']['vacuum_analyze_s']} s" if "vacuum_analyze_s" in figures["load"]
            else ""))
     figures["index_check"] = check_index(device)
-    say(f"[{connection.vendor}] index check: {figures['index_check']}")
+    say(f"[{vendor}] index check: {figures['index_check']}")
 
-    figures["history"] = measure_history(device, corpus, history, args.batch, now - timedelta(days=2),
-                                         now - timedelta(days=1))
-    h = figures["history"]
-    say(f"[{connection.vendor}] history ingest: {h['msgs_per_s']:,} messages/s ({h['messages']:,} messages in "
+    figures["history"] = h = measure_history(device, corpus, history, args.batch, now - timedelta(days=3),
+                                             now - timedelta(days=2))
+    say(f"[{vendor}] history ingest: {h['msgs_per_s']:,} messages/s ({h['messages']:,} messages in "
         f"batches of {h['batch']}, {h['seconds']} s; per batch p50 {h['per_batch']['p50_ms']} ms, "
         f"p99 {h['per_batch']['p99_ms']} ms; {h['statements_per_msg']} SQL statements per message)")
-    say(f"[{connection.vendor}]   statements per message: {h['statements_by_kind_per_msg']}")
+    say(f"    statements per message: {h['statements_by_kind_per_msg']}")
+    say(f"    cpu (cores): {h['cpu']}")
 
-    figures["live"] = measure_live(device, corpus, live)
-    lv = figures["live"]
-    say(f"[{connection.vendor}] live ingest_message: p50 {lv['p50_ms']} ms, p95 {lv['p95_ms']} ms, "
+    figures["live"] = lv = measure_live(device, corpus, live, "3EB0L")
+    say(f"[{vendor}] live ingest_message: p50 {lv['p50_ms']} ms, p95 {lv['p95_ms']} ms, "
         f"p99 {lv['p99_ms']} ms, max {lv['max_ms']} ms ({lv['messages']:,} messages, "
         f"{lv['statements_per_msg']} SQL statements each)")
+    say(f"    cpu (cores): {lv['cpu']}")
+
+    if diagnostic:  # the same paths without waiting for the WAL flush at each commit
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+        dh = measure_history(device, corpus, extra[0], args.batch, now - timedelta(days=2), now - timedelta(days=1),
+                             prefix="3EB0D")
+        dl = measure_live(device, corpus, extra[1], "3EB0E")
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+        figures["diagnostic_synchronous_commit_off"] = {"history": dh, "live": dl}
+        say(f"[{vendor}] diagnostic, synchronous_commit=off for this session (not the figures): history "
+            f"{dh['msgs_per_s']:,} messages/s ({dh['messages']:,}); live p50 {dl['p50_ms']} ms, p95 {dl['p95_ms']} ms, "
+            f"p99 {dl['p99_ms']} ms ({dl['messages']:,})")
 
     figures["stored"] = Message.objects.filter(device=device).count()
+    say(f"[{vendor}] searching {figures['stored']:,} messages, {args.queries} queries of each kind; "
+        f"load average {load_average()}")
     figures["search"] = measure_search(device, corpus, args.queries, args.seed)
     for kind in KINDS:
         s = figures["search"][kind]
-        say(f"[{connection.vendor}] search {kind} over {figures['stored']:,} messages: p50 {s['p50_ms']} ms, "
+        say(f"[{vendor}] search {kind} over {figures['stored']:,} messages: p50 {s['p50_ms']} ms, "
             f"p95 {s['p95_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms ({s['n']} queries)")
         for band, b in s["by_band"].items():
             say(f"    {band:>14}: p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms, median hits {b['median_hits']:,}")
         for name, b in s["by_hits"].items():
             say(f"    hits {name:>14}: n {b['n']}, p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms")
-        say(f"    SQL ms per query by statement: {s['sql_ms_per_query']}; slowest: {s['slowest'][:3]}")
+        say(f"    SQL ms per query by statement: {s['sql_ms_per_query']}; cpu (cores): {s['cpu']}")
+        say(f"    slowest (ms, query, hits): {s['slowest'][:3]}")
     figures["targets_met"] = {
         "history": h["msgs_per_s"] >= TARGETS["history_msgs_per_s"],
         "live_p99": lv["p99_ms"] < TARGETS["live_p99_ms"],
@@ -574,7 +681,8 @@ def run_child(backend: str, env: dict[str, str], args: argparse.Namespace, messa
                    capture_output=True)
     command = [sys.executable, str(Path(__file__).resolve()), "--backend", backend, "--messages", str(messages),
                "--queries", str(args.queries), "--history", str(args.history), "--batch", str(args.batch),
-               "--live", str(args.live), "--load-batch", str(args.load_batch), "--seed", str(args.seed)]
+               "--live", str(args.live), "--load-batch", str(args.load_batch), "--seed", str(args.seed),
+               *(["--no-diagnostics"] if args.no_diagnostics else [])]
     result: dict[str, Any] = {}
     started = time.monotonic()
     with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True) as child:
@@ -617,8 +725,11 @@ def main() -> None:
                 env = {**base_env, "DATABASE_URL": f"{args.postgres}/{name}", "DATA_DIR": f"{workdir}/pg"}
                 figures["postgres"] = run_child("postgres", env, args, args.messages)
             finally:
-                with psycopg.connect(f"{args.postgres}/postgres", autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                if args.keep_database:
+                    say(f"kept the database {args.postgres}/{name}")
+                else:
+                    with psycopg.connect(f"{args.postgres}/postgres", autocommit=True) as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not args.skip_sqlite:
             say(f"sqlite: a temporary file, {args.sqlite_messages:,} messages (the gateway's pragmas)")
             env = {**base_env, "DATABASE_URL": f"sqlite:///{workdir}/store.sqlite3", "DATA_DIR": f"{workdir}/sqlite"}
